@@ -1,0 +1,45 @@
+# The README's two commands. `make book` builds the executed HTML book (the main job);
+# `make test` runs every check. Both create .venv and install on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+NOTEBOOKS = $(shell git ls-files 'book/*.ipynb')
+
+.PHONY: book test install lint hygiene clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch is pinned here only (the CPU wheel); pyproject.toml leaves it free for Colab.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[book,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $(STAMP)
+
+book: install
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "Open the book: _build/html/index.html"
+
+hygiene: install
+	$(BIN)/nbstripout --keep-id --verify $(NOTEBOOKS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Strict build of the book without running notebooks: broken references fail here.
+_build/config-noexec.yml: _config.yml
+	mkdir -p _build
+	sed 's/^\(\s*execute_notebooks:\).*/\1 "off"/' _config.yml > $@
+
+test: install hygiene lint _build/config-noexec.yml
+	$(BIN)/jupyter-book build . -W -n --keep-going --config _build/config-noexec.yml --path-output _build/noexec
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup \
+		--disable-socket --allow-unix-socket --allow-hosts=127.0.0.1,::1,localhost \
+		--nbmake --nbmake-timeout=600 tests book
+
+clean:
+	rm -rf _build

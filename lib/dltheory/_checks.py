@@ -1,0 +1,102 @@
+"""Input validation shared by the public functions of dltheory.
+
+Each checker raises ``TypeError`` for a wrong type or dtype and ``ValueError`` for a
+wrong shape or value, with a message naming the argument, what was expected and
+what was given (STYLE.md, section 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+
+def check_tensor(x: object, *, name: str) -> Tensor:
+    """Raise TypeError unless ``x`` is a torch tensor; return it."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+def check_float(x: object, *, name: str) -> Tensor:
+    """Raise TypeError unless ``x`` is a floating-point tensor; return it."""
+    check_tensor(x, name=name)
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def check_batch(x: object, *, name: str, min_rows: int = 1, ndim: int = 2) -> Tensor:
+    """Check a floating-point batch of shape (n, d) (or ``ndim`` dims) with n >= min_rows."""
+    check_float(x, name=name)
+    if x.dim() != ndim or x.shape[0] < min_rows:
+        dims = "(n, d)" if ndim == 2 else f"{ndim} dims (n, ...)"
+        raise ValueError(
+            f"{name}: expected shape {dims} with n >= {min_rows}, got {tuple(x.shape)}"
+        )
+    return x
+
+
+def check_same_shape(a: Tensor, b: Tensor, *, names: tuple[str, str]) -> None:
+    """Raise ValueError unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{names[0]} and {names[1]}: expected the same shape, "
+            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def check_labels(y: object, *, name: str, n: int | None = None) -> Tensor:
+    """Check integer class labels of shape (n,)."""
+    check_tensor(y, name=name)
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{name}: expected an integer tensor of labels, got {y.dtype}")
+    if y.dim() != 1 or (n is not None and y.shape[0] != n):
+        expected = f"({n},)" if n is not None else "(n,)"
+        raise ValueError(f"{name}: expected shape {expected}, got {tuple(y.shape)}")
+    return y
+
+
+def check_positive(value: object, *, name: str, strict: bool = True) -> float:
+    """Raise unless ``value`` is a real number > 0 (or >= 0 when not strict)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    if (strict and not value > 0) or (not strict and not value >= 0):
+        bound = "> 0" if strict else ">= 0"
+        raise ValueError(f"{name}: expected a number {bound}, got {value}")
+    return float(value)
+
+
+def check_int(value: object, *, name: str, minimum: int | None = None) -> int:
+    """Raise unless ``value`` is an int (not bool) >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+    return value
+
+
+def check_fraction(value: object, *, name: str, closed: bool = False) -> float:
+    """Raise unless ``value`` is in [0, 1) (or [0, 1] when ``closed``)."""
+    check_positive(value, name=name, strict=False)
+    if value > 1 or (value == 1 and not closed):
+        interval = "[0, 1]" if closed else "[0, 1)"
+        raise ValueError(f"{name}: expected a number in {interval}, got {value}")
+    return float(value)
+
+
+def check_choice(value: object, *, name: str, choices: Iterable[str]) -> str:
+    """Raise ValueError unless ``value`` is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        listed = " or ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}: expected {listed}, got {value!r}")
+    return value
+
+
+def check_generator(gen: object, *, name: str = "generator") -> None:
+    """Raise TypeError unless ``gen`` is None or a torch.Generator."""
+    if gen is not None and not isinstance(gen, torch.Generator):
+        raise TypeError(f"{name}: expected a torch.Generator or None, got {type(gen).__name__}")

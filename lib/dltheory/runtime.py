@@ -1,0 +1,139 @@
+"""Where and how big a run is: device, seeds, budget, and the run manifest.
+
+Used by every chapter. ``device()`` is the one place a device is chosen (CUDA, then
+MPS, then CPU; the environment variable ``DLT_DEVICE`` overrides). ``scale()`` says
+whether a notebook runs its small budget (CPU) or its large one (GPU);
+``DLT_SCALE=small|large`` overrides, so CI always runs ``small``. ``budget(small,
+large)`` picks the value for the current scale. ``run_manifest()`` is what the last
+cell of each notebook prints.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+
+import numpy as np
+import torch
+
+from dltheory._checks import check_int
+
+DEVICES = ("cpu", "cuda", "mps")
+SCALES = ("small", "large")
+
+_IMPORTED_AT = time.perf_counter()
+_last_seed: int | None = None
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+def device() -> torch.device:
+    """The device to compute on: CUDA, then MPS, then CPU.
+
+    The environment variable ``DLT_DEVICE`` overrides the choice: ``cpu``, ``cuda``
+    (or ``cuda:1``) or ``mps``.
+
+    Returns:
+        The chosen ``torch.device``.
+
+    Raises:
+        ValueError: If ``DLT_DEVICE`` names an unknown device or one that is not
+            available on this machine.
+    """
+    requested = os.environ.get("DLT_DEVICE", "").strip().lower()
+    if not requested:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = requested.split(":")[0]
+    if kind not in DEVICES:
+        raise ValueError(
+            f"DLT_DEVICE: expected one of {', '.join(DEVICES)}, got {requested!r}"
+        )
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+    if not available[kind]:
+        usable = ", ".join(k for k, ok in available.items() if ok)
+        raise ValueError(
+            f"DLT_DEVICE: {requested!r} is not available on this machine; "
+            f"available: {usable}"
+        )
+    return torch.device(requested)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch, and return a CPU generator seeded with ``seed``.
+
+    Pass the generator to every function that samples (``generator=gen``): data is
+    drawn on the CPU and then moved, so a seed gives the same data on every device.
+
+    Args:
+        seed: A non-negative integer.
+
+    Returns:
+        A ``torch.Generator`` on the CPU, seeded with ``seed``.
+
+    Raises:
+        TypeError: If ``seed`` is not an int.
+        ValueError: If ``seed`` is negative.
+    """
+    global _last_seed
+    check_int(seed, name="seed", minimum=0)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    _last_seed = seed
+    return torch.Generator().manual_seed(seed)
+
+
+def scale() -> str:
+    """The budget scale: ``"large"`` on a GPU (CUDA or MPS), ``"small"`` on the CPU.
+
+    The environment variable ``DLT_SCALE`` (``small`` or ``large``) overrides it.
+
+    Raises:
+        ValueError: If ``DLT_SCALE`` is set to anything but ``small`` or ``large``.
+    """
+    requested = os.environ.get("DLT_SCALE", "").strip().lower()
+    if requested:
+        if requested not in SCALES:
+            raise ValueError(f"DLT_SCALE: expected 'small' or 'large', got {requested!r}")
+        return requested
+    return "small" if device().type == "cpu" else "large"
+
+
+def budget(small, large):
+    """Return ``small`` or ``large`` according to ``scale()``.
+
+    A notebook's budget line reads ``steps = runtime.budget(small=1000, large=5000)``.
+    """
+    return large if scale() == "large" else small
+
+
+def run_manifest() -> str:
+    """A short report of this run: versions, device, scale, seed and wall time.
+
+    The last cell of every notebook prints it, so a reader can tell what a figure
+    was measured with. The wall time counts from the import of ``dltheory.runtime``.
+    """
+    import dltheory
+
+    lines = {
+        "dltheory": dltheory.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": str(device()),
+        "scale": scale(),
+        "seed": str(_last_seed),
+        "torch threads": str(torch.get_num_threads()),
+        "platform": platform.platform(terse=True),
+        "wall time (s)": f"{time.perf_counter() - _IMPORTED_AT:.1f}",
+    }
+    width = max(len(k) for k in lines)
+    return "\n".join(f"{k:<{width}} : {v}" for k, v in lines.items())
