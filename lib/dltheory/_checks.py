@@ -24,12 +24,14 @@ def check_float(x: object, *, name: str) -> Tensor:
     """Raise TypeError unless ``x`` is a floating-point tensor; return it."""
     check_tensor(x, name=name)
     if not x.is_floating_point():
-        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+        raise TypeError(
+            f"{name}: expected a floating-point tensor, got dtype {x.dtype}"
+        )
     return x
 
 
 def check_batch(x: object, *, name: str, min_rows: int = 1, ndim: int = 2) -> Tensor:
-    """Check a floating-point batch of shape (n, d) (or ``ndim`` dims) with n >= min_rows."""
+    """Check a floating batch of shape (n, d) (or ``ndim`` dims) with n >= min_rows."""
     check_float(x, name=name)
     if x.dim() != ndim or x.shape[0] < min_rows:
         dims = "(n, d)" if ndim == 2 else f"{ndim} dims (n, ...)"
@@ -99,4 +101,6 @@ def check_choice(value: object, *, name: str, choices: Iterable[str]) -> str:
 def check_generator(gen: object, *, name: str = "generator") -> None:
     """Raise TypeError unless ``gen`` is None or a torch.Generator."""
     if gen is not None and not isinstance(gen, torch.Generator):
-        raise TypeError(f"{name}: expected a torch.Generator or None, got {type(gen).__name__}")
+        raise TypeError(
+            f"{name}: expected a torch.Generator or None, got {type(gen).__name__}"
+        )

@@ -28,7 +28,9 @@ _last_seed: int | None = None
 
 
 def _mps_available() -> bool:
-    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    return (
+        bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    )
 
 
 def device() -> torch.device:
@@ -56,7 +58,11 @@ def device() -> torch.device:
         raise ValueError(
             f"DLT_DEVICE: expected one of {', '.join(DEVICES)}, got {requested!r}"
         )
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": _mps_available(),
+    }
     if not available[kind]:
         usable = ", ".join(k for k, ok in available.items() if ok)
         raise ValueError(
@@ -85,7 +91,7 @@ def seed_everything(seed: int) -> torch.Generator:
     global _last_seed
     check_int(seed, name="seed", minimum=0)
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (global state others draw from)
     torch.manual_seed(seed)
     _last_seed = seed
     return torch.Generator().manual_seed(seed)
@@ -102,7 +108,9 @@ def scale() -> str:
     requested = os.environ.get("DLT_SCALE", "").strip().lower()
     if requested:
         if requested not in SCALES:
-            raise ValueError(f"DLT_SCALE: expected 'small' or 'large', got {requested!r}")
+            raise ValueError(
+                f"DLT_SCALE: expected 'small' or 'large', got {requested!r}"
+            )
         return requested
     return "small" if device().type == "cpu" else "large"
 

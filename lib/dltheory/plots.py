@@ -1,0 +1,245 @@
+"""One look for every figure of the book, and the figures that recur.
+
+Used by every chapter. ``use_style()`` (called by a notebook, never on import) sets
+the Okabe-Ito colour cycle, which colour-blind readers can tell apart, and labelled,
+uncluttered axes. Each helper is ``plot_<what>(..., ax=None) -> Axes``: it takes
+tensors (detached and moved to the CPU here), draws on ``ax`` (a new figure when
+None) and never calls ``show`` or ``savefig``. Sequential maps use ``viridis``,
+signed maps ``RdBu_r`` centred on zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
+from torch import Tensor
+
+OKABE_ITO = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+def use_style() -> None:
+    """Set the book's matplotlib style: Okabe-Ito colours, light grid, open axes."""
+    mpl.rcParams.update(
+        {
+            "axes.prop_cycle": mpl.cycler(color=OKABE_ITO),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "legend.frameon": False,
+            "figure.dpi": 100,
+            "figure.figsize": (6.0, 4.0),
+            "image.cmap": "viridis",
+        }
+    )
+
+
+def _numpy(x) -> np.ndarray:
+    if isinstance(x, Tensor):
+        return (
+            x.detach()
+            .to("cpu", torch.float64 if x.is_floating_point() else x.dtype)
+            .numpy()
+        )
+    return np.asarray(x)
+
+
+def _axes(ax: Axes | None) -> Axes:
+    return plt.subplots()[1] if ax is None else ax
+
+
+def pca_2d(f: Tensor) -> Tensor:
+    """Project features (n, H) on their first two principal directions: (n, 2)."""
+    f = f.detach().to("cpu", torch.float64)
+    centred = f - f.mean(dim=0)
+    if f.shape[1] <= 2:
+        return centred
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ vh[:2].T  # (n, 2)
+
+
+def plot_embedding(
+    f: Tensor, y: Tensor | None = None, *, ax: Axes | None = None, title: str = ""
+) -> Axes:
+    """Scatter features by label; more than two features go through a 2-D PCA."""
+    ax = _axes(ax)
+    points = _numpy(pca_2d(f))
+    labels = None if y is None else _numpy(y)
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7)
+    else:
+        classes = np.unique(labels)
+        cmap = ListedColormap(OKABE_ITO) if len(classes) <= 8 else plt.get_cmap("tab10")
+        for i, c in enumerate(classes):
+            mask = labels == c
+            ax.scatter(
+                points[mask, 0],
+                points[mask, 1],
+                s=6,
+                alpha=0.7,
+                color=cmap(i % cmap.N),
+                marker=MARKERS[i % len(MARKERS)],
+                label=str(c),
+            )
+        ax.legend(markerscale=2, fontsize=7, ncols=2, title="label", title_fontsize=8)
+    pc = "PC" if f.shape[1] > 2 else "feature "
+    ax.set(xlabel=f"{pc}1", ylabel=f"{pc}2", title=title)
+    return ax
+
+
+def plot_curves(
+    history: Mapping[str, Sequence[float]],
+    keys: Sequence[str] | None = None,
+    *,
+    ax: Axes | None = None,
+    title: str = "",
+    log_scale: bool = False,
+) -> Axes:
+    """Plot logged quantities of a training history against ``history["step"]``."""
+    ax = _axes(ax)
+    keys = [k for k in history if k != "step"] if keys is None else keys
+    for i, key in enumerate(keys):
+        ax.plot(
+            history["step"],
+            history[key],
+            label=key,
+            linestyle=LINESTYLES[i % len(LINESTYLES)],
+        )
+    ax.set(
+        xlabel="step",
+        ylabel="value" + (" (log scale)" if log_scale else ""),
+        title=title,
+    )
+    if log_scale:
+        ax.set_yscale("log")
+    if len(keys) > 1:
+        ax.legend()
+    return ax
+
+
+def plot_regions(
+    image: Tensor,
+    extent: tuple[float, float, float, float],
+    *,
+    ax: Axes | None = None,
+    title: str = "",
+    seed: int = 0,
+) -> Axes:
+    """Show a partition of a 2-D input space: one random colour per region id.
+
+    Args:
+        image: Region ids, shape (res, res), row i at the i-th y value from the
+            bottom (as ``splines.region_image`` returns it).
+        extent: ``(x_min, x_max, y_min, y_max)`` in input units.
+        ax: Axes to draw on.
+        title: Title (state the finding).
+        seed: Seed of the random colours; colour carries no meaning here.
+    """
+    ax = _axes(ax)
+    ids = _numpy(image).astype(np.int64)
+    n_regions = int(ids.max()) + 1
+    colours = np.random.default_rng(seed).uniform(0.15, 0.95, size=(n_regions, 3))
+    ax.imshow(colours[ids], origin="lower", extent=extent, interpolation="nearest")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)
+    ax.grid(False)
+    return ax
+
+
+def plot_bars(
+    table: Mapping[str, Mapping[str, float]],
+    *,
+    ax: Axes | None = None,
+    title: str = "",
+    ylabel: str = "accuracy",
+    ylim: tuple[float, float] | None = None,
+    annotate: bool = True,
+) -> Axes:
+    """Grouped bar chart: ``table[group][series]``, e.g. probe accuracy per feature set.
+
+    Groups go along the x axis (one per key of ``table``); each series (the inner
+    keys, such as ``"5 labels/class"``) gets one colour and hatch in every group.
+    """
+    ax = _axes(ax)
+    groups = list(table)
+    series = list(dict.fromkeys(s for g in groups for s in table[g]))
+    width = 0.8 / len(series)
+    hatches = ("", "//", "..", "xx", "\\\\", "oo")
+    x = np.arange(len(groups))
+    for i, s in enumerate(series):
+        values = [table[g].get(s, np.nan) for g in groups]
+        bars = ax.bar(
+            x + (i - (len(series) - 1) / 2) * width,
+            values,
+            width,
+            label=s,
+            hatch=hatches[i % len(hatches)],
+            edgecolor="white",
+        )
+        if annotate:
+            ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.set_xticks(x, groups)
+    ax.set(ylabel=ylabel, title=title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(axis="x", visible=False)
+    return ax
+
+
+def plot_per_class(
+    values: Mapping[str, Tensor | Sequence[float]],
+    *,
+    ax: Axes | None = None,
+    title: str = "",
+    ylabel: str = "accuracy",
+) -> Axes:
+    """Per-class bar chart: ``values[series]`` holds one number per class."""
+    table: dict[str, dict[str, float]] = {}
+    for name, per_class in values.items():
+        for c, v in enumerate(_numpy(per_class).tolist()):
+            table.setdefault(str(c), {})[name] = float(v)
+    ax = plot_bars(table, ax=ax, title=title, ylabel=ylabel, annotate=False)
+    ax.set_xlabel("class")
+    return ax
+
+
+def plot_matrix(
+    m: Tensor,
+    *,
+    ax: Axes | None = None,
+    title: str = "",
+    signed: bool = True,
+    label: str = "",
+) -> Axes:
+    """Show a matrix (a covariance, a similarity): ``RdBu_r`` centred on 0 if signed."""
+    ax = _axes(ax)
+    a = _numpy(m)
+    if signed:
+        bound = float(np.abs(a).max()) or 1.0
+        im = ax.imshow(a, cmap="RdBu_r", vmin=-bound, vmax=bound)
+    else:
+        im = ax.imshow(a, cmap="viridis")
+    ax.figure.colorbar(im, ax=ax, label=label, shrink=0.8)
+    ax.set(title=title)
+    ax.grid(False)
+    return ax

@@ -1,0 +1,258 @@
+"""The two training loops of the book: joint-embedding SSL and supervised.
+
+Used by every chapter that trains a network. Both loops draw mini-batches with
+replacement from a tensor dataset held on the device (small data: no DataLoader),
+log a history dict, show a ``tqdm.auto`` progress bar unless ``progress=False``,
+and run on ``runtime.device()`` unless told otherwise.
+
+``train_ssl`` also runs unchanged under ``torchrun --nproc_per_node=N``: when
+``torch.distributed`` is initialised it wraps the model in DistributedDataParallel,
+each rank embeds its slice of the global batch, the embeddings are gathered with
+the autograd-aware ``torch.distributed.nn.functional.all_gather`` so that every rank
+computes the same loss on the global batch, and DDP's gradient averaging then
+reproduces the one-process gradient (the loss must not be rescaled by the world
+size). Batch norm: on CUDA the model's BatchNorm layers become SyncBatchNorm so the
+statistics are global too; on the CPU (gloo) torch has no SyncBatchNorm, so each
+rank normalises with its own slice and only BN-free models match one process
+exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from dltheory import runtime
+from dltheory._checks import (
+    check_generator,
+    check_int,
+    check_labels,
+    check_positive,
+    check_tensor,
+)
+
+Augmentation = Callable[..., Tensor]
+Loss = Callable[[Tensor, Tensor], Tensor]
+
+
+def _optimizer(params, *, optimizer: str, lr: float, weight_decay: float):
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"optimizer: expected 'adam', 'adamw' or 'sgd', got {optimizer!r}")
+
+
+def _check_loop_args(x, steps, batch_size, lr, weight_decay, generator) -> None:
+    check_tensor(x, name="x")
+    if x.dim() < 2 or x.shape[0] < 2:
+        raise ValueError(
+            f"x: expected shape (n, ...) with n >= 2, got {tuple(x.shape)}"
+        )
+    check_int(steps, name="steps", minimum=1)
+    check_int(batch_size, name="batch_size", minimum=2)
+    check_positive(lr, name="lr")
+    check_positive(weight_decay, name="weight_decay", strict=False)
+    check_generator(generator)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _gather(z: Tensor) -> Tensor:
+    """Concatenate the (n_local, K) slices of all ranks in rank order, with grads."""
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(z), dim=0)  # (n_global, K)
+
+
+def train_ssl(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    augmentation: Augmentation,
+    loss_fn: Loss,
+    steps: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    optimizer: str = "adam",
+    log_terms: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None,
+    log_every: int = 50,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train a joint-embedding model on pairs of augmented views of ``x``.
+
+    Each step draws ``batch_size`` inputs with replacement, makes two views with
+    ``augmentation(x_batch, generator=...)``, embeds both with ``model(views) -> (h,
+    z)`` and minimises ``loss_fn(z_a, z_b)`` (any loss of ``dltheory.losses``, with
+    its weights fixed by ``functools.partial``). The model is left in eval mode.
+
+    Args:
+        model: A module whose forward returns ``(h, z)``, e.g. ``JointEmbedding``.
+        x: Unlabelled inputs, shape (n, ...), on any device.
+        augmentation: Callable ``aug(x, generator=None) -> x``.
+        loss_fn: Callable ``loss(z_a, z_b) -> scalar``.
+        steps: Number of optimisation steps.
+        batch_size: Global batch size (split across ranks under torchrun).
+        lr: Learning rate.
+        weight_decay: Weight decay of the optimiser.
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9).
+        log_terms: Optional ``terms(z_a, z_b) -> dict`` logged every ``log_every``
+            steps without gradient, e.g. ``losses.vicreg_terms``.
+        log_every: Logging period in steps; the last step is always logged.
+        generator: CPU generator for batches and augmentations (same seed, same run,
+            on every device and on every rank).
+        device: Where to train; ``runtime.device()`` by default.
+        progress: Show a tqdm progress bar (rank 0 only).
+
+    Returns:
+        History dict of lists: ``step``, ``loss``, ``embedding_std`` (mean over
+        dimensions of the per-dimension standard deviation of z_a), and one list
+        per key of ``log_terms``.
+
+    Raises:
+        TypeError: If ``x`` is not a tensor or ``generator`` not a Generator.
+        ValueError: If a size or rate is out of range.
+    """
+    _check_loop_args(x, steps, batch_size, lr, weight_decay, generator)
+    check_int(log_every, name="log_every", minimum=1)
+    device = torch.device(device) if device is not None else runtime.device()
+    rank, world = _distributed()
+    if batch_size % world:
+        raise ValueError(
+            f"batch_size: expected a multiple of the world size {world}, "
+            f"got {batch_size}"
+        )
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    model = model.to(device).train()
+    x = x.to(device)
+    net: nn.Module = model
+    if world > 1:
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    opt = _optimizer(
+        net.parameters(), optimizer=optimizer, lr=lr, weight_decay=weight_decay
+    )
+    local = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
+    history: dict[str, list[float]] = {"step": [], "loss": [], "embedding_std": []}
+    bar = tqdm(range(1, steps + 1), disable=not progress or rank > 0, desc="train_ssl")
+    for step in bar:
+        # Every rank draws the same global batch and views, then keeps its slice.
+        idx = torch.randint(x.shape[0], (batch_size,), generator=gen)  # (B,)
+        x_batch = x[idx.to(device)]  # (B, ...)
+        x_a = augmentation(x_batch, generator=gen)[local]  # (B / world, ...)
+        x_b = augmentation(x_batch, generator=gen)[local]
+        _, z_a = net(x_a)  # (B / world, K)
+        _, z_b = net(x_b)
+        if world > 1:
+            z_a, z_b = _gather(z_a), _gather(z_b)  # (B, K) on every rank
+        loss = loss_fn(z_a, z_b)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % log_every == 0 or step == steps:
+            history["step"].append(step)
+            history["loss"].append(loss.item())
+            history["embedding_std"].append(z_a.detach().std(dim=0).mean().item())
+            if log_terms is not None:
+                with torch.no_grad():
+                    for key, value in log_terms(z_a.detach(), z_b.detach()).items():
+                        history.setdefault(key, []).append(float(value))
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    return history
+
+
+def train_supervised(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    steps: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    optimizer: str = "adam",
+    augmentation: Augmentation | None = None,
+    log_every: int = 50,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train a classifier ``model(x) -> logits`` with cross-entropy.
+
+    Each step draws ``batch_size`` examples with replacement, optionally augments
+    them with ``augmentation(x, generator=...)``, and takes one optimiser step. The
+    model is left in eval mode.
+
+    Args:
+        model: Maps (n, ...) to logits (n, C).
+        x: Inputs, shape (n, ...).
+        y: Integer labels, shape (n,).
+        steps: Number of optimisation steps.
+        batch_size: Batch size.
+        lr: Learning rate.
+        weight_decay: Weight decay of the optimiser.
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9).
+        augmentation: Optional callable ``aug(x, generator=None) -> x``.
+        log_every: Logging period in steps; the last step is always logged.
+        generator: CPU generator for batches and augmentations.
+        device: Where to train; ``runtime.device()`` by default.
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        History dict of lists: ``step``, ``loss`` and ``accuracy`` (on the batch, a
+        fraction in [0, 1]).
+
+    Raises:
+        TypeError: If ``x`` or ``y`` has the wrong type.
+        ValueError: If shapes disagree or a size or rate is out of range.
+    """
+    _check_loop_args(x, steps, batch_size, lr, weight_decay, generator)
+    check_labels(y, name="y", n=x.shape[0])
+    check_int(log_every, name="log_every", minimum=1)
+    device = torch.device(device) if device is not None else runtime.device()
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    model = model.to(device).train()
+    x, y = x.to(device), y.to(device)
+    opt = _optimizer(
+        model.parameters(), optimizer=optimizer, lr=lr, weight_decay=weight_decay
+    )
+    history: dict[str, list[float]] = {"step": [], "loss": [], "accuracy": []}
+    bar = tqdm(range(1, steps + 1), disable=not progress, desc="train_supervised")
+    for step in bar:
+        idx = torch.randint(x.shape[0], (batch_size,), generator=gen).to(device)  # (B,)
+        x_batch, y_batch = x[idx], y[idx]
+        if augmentation is not None:
+            x_batch = augmentation(x_batch, generator=gen)
+        logits = model(x_batch)  # (B, C)
+        loss = F.cross_entropy(logits, y_batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % log_every == 0 or step == steps:
+            history["step"].append(step)
+            history["loss"].append(loss.item())
+            history["accuracy"].append(
+                (logits.argmax(1) == y_batch).float().mean().item()
+            )
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    return history

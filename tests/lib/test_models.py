@@ -1,0 +1,93 @@
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+from dltheory import models
+
+
+def test_mlp_blocks_compose_to_the_forward_pass():
+    torch.manual_seed(0)
+    net = models.MLP([5, 7, 6, 3], batch_norm=True).eval()
+    x = torch.randn(4, 5)
+    outputs = net.layer_outputs(x)
+    assert list(outputs) == ["1", "2", "3"]
+    assert_close(outputs["3"], net(x))
+    # Hidden blocks are Linear-BN-ReLU, the last a plain Linear.
+    assert [type(m) for m in net.blocks[0]] == [nn.Linear, nn.BatchNorm1d, nn.ReLU]
+    assert [type(m) for m in net.blocks[-1]] == [nn.Linear]
+    assert (outputs["1"] >= 0).all()
+
+
+def test_mlp_with_activated_output_ends_in_relu():
+    net = models.MLP([4, 8, 8], linear_output=False)
+    assert isinstance(net.blocks[-1][-1], nn.ReLU)
+    assert (net(torch.randn(3, 4)) >= 0).all()
+
+
+def test_digits_backbone_and_projector_have_the_chapter_shapes():
+    model = models.JointEmbedding(
+        models.digits_backbone(), models.projector([128, 128, 64])
+    )
+    h, z = model.eval()(torch.rand(5, 64))
+    assert h.shape == (5, 128)
+    assert z.shape == (5, 64)
+    # Backbone 64*128+128 + 256 (BN) + 128*128+128 + 256;
+    # projector 128*128+128 + 256 (BN) + 128*64+64.
+    assert (
+        models.count_parameters(model) == 8320 + 256 + 16512 + 256 + 16512 + 256 + 8256
+    )
+
+
+def test_joint_embedding_layer_outputs_follow_backbone_then_projector():
+    torch.manual_seed(0)
+    model = models.JointEmbedding(
+        models.MLP([4, 6, 6], linear_output=False), models.projector([6, 5, 2])
+    ).eval()
+    x = torch.randn(3, 4)
+    outputs = models.layer_outputs(model, x)
+    assert list(outputs) == ["backbone.1", "backbone.2", "projector.1", "projector.2"]
+    h, z = model(x)
+    assert_close(outputs["backbone.2"], h)
+    assert_close(outputs["projector.2"], z)
+
+
+@pytest.mark.parametrize(
+    ("in_shape", "flat"), [((1, 8, 8), 64), ((1, 28, 28), 784), ((1, 40), 40)]
+)
+def test_cnn_accepts_images_signals_and_flat_inputs(in_shape, flat):
+    torch.manual_seed(0)
+    net = models.CNN(in_shape, channels=(4, 8)).eval()
+    x = torch.randn(2, *in_shape)
+    assert net(x).shape == (2, 8)
+    assert_close(net(x.reshape(2, flat)), net(x))
+    outputs = models.layer_outputs(net, x)
+    assert list(outputs) == ["1", "2"]
+    assert_close(outputs["2"], net(x))
+
+
+def test_layer_outputs_of_a_sequential():
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    outputs = models.layer_outputs(net, torch.randn(2, 3))
+    assert list(outputs) == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "match"),
+    [
+        (lambda: models.MLP([5]), ValueError, "dims"),
+        (lambda: models.MLP([5, 0]), ValueError, "dims"),
+        (lambda: models.MLP([5, 2.5]), TypeError, "dims"),
+        (lambda: models.MLP([5, 3], activation="swish"), ValueError, "activation"),
+        (lambda: models.CNN((1, 8, 8), channels=()), ValueError, "channels"),
+        (lambda: models.CNN((1, 2, 3, 4)), ValueError, "in_shape"),
+        (
+            lambda: models.layer_outputs(nn.Linear(2, 2), torch.randn(1, 2)),
+            TypeError,
+            "model",
+        ),
+    ],
+)
+def test_models_reject_bad_settings(build, error, match):
+    with pytest.raises(error, match=match):
+        build()

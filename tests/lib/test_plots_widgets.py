@@ -1,0 +1,117 @@
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from dltheory import plots, widgets
+
+matplotlib.use("Agg")  # tests only; notebooks keep their inline backend
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_use_style_sets_the_colour_blind_safe_cycle():
+    plots.use_style()
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    assert [c.upper() for c in colours] == list(plots.OKABE_ITO)
+
+
+def test_pca_2d_keeps_the_two_largest_directions():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(500, 5, generator=g) * torch.tensor([5.0, 0.1, 3.0, 0.1, 0.1])
+    p = plots.pca_2d(f)
+    assert p.shape == (500, 2)
+    # Variance along the two components: about 25 and 9.
+    var = p.var(dim=0)
+    assert var[0] > 20
+    assert 7 < var[1] < 11
+
+
+def test_plot_embedding_draws_one_series_per_label():
+    f = torch.randn(30, 4)
+    y = torch.arange(30) % 3
+    ax = plots.plot_embedding(f, y, title="three classes")
+    assert len(ax.collections) == 3
+    assert ax.get_xlabel() == "PC1"
+    assert ax.get_title() == "three classes"
+
+
+def test_plot_curves_and_bars_label_their_axes():
+    history = {"step": [1, 2], "loss": [2.0, 1.0], "embedding_std": [0.1, 0.5]}
+    ax = plots.plot_curves(history)
+    assert ax.get_xlabel() == "step"
+    assert len(ax.get_lines()) == 2
+    ax = plots.plot_bars(
+        {"raw": {"5": 0.8, "all": 0.97}, "ssl": {"5": 0.9, "all": 0.98}}
+    )
+    assert len(ax.patches) == 4
+    assert ax.get_ylabel() == "accuracy"
+
+
+def test_plot_regions_colours_each_region_once():
+    image = torch.tensor([[0, 0, 1], [2, 2, 1], [2, 2, 1]])
+    ax = plots.plot_regions(image, (-1, 1, -1, 1))
+    rgb = ax.get_images()[0].get_array()
+    assert rgb.shape == (3, 3, 3)
+    assert (rgb[0, 0] == rgb[0, 1]).all()
+    assert not (rgb[0, 0] == rgb[0, 2]).all()
+
+
+def test_plot_matrix_centres_signed_maps_on_zero():
+    ax = plots.plot_matrix(torch.tensor([[1.0, -3.0], [0.5, 2.0]]))
+    image = ax.get_images()[0]
+    assert image.get_clim() == (-3.0, 3.0)
+
+
+def _panel(ax, depth=1, width=8, colour="k"):
+    ax.plot([0, depth], [0, width], color=colour)
+    ax.set_title(f"depth {depth}, width {width}")
+
+
+def test_static_grid_draws_every_combination():
+    fig = widgets.static_grid(_panel, {"depth": [1, 2], "width": [4, 8, 16]})
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == [f"depth {d}, width {w}" for d in (1, 2) for w in (4, 8, 16)]
+
+
+def test_interact_falls_back_to_a_static_grid_without_a_front_end(monkeypatch):
+    monkeypatch.setenv("DLT_WIDGETS", "static")
+    assert widgets.mode() == "static"
+    widgets.interact(_panel, static={"depth": [1, 2, 3]}, depth=(1, 3, 1))
+    fig = plt.gcf()
+    assert [ax.get_title() for ax in fig.axes] == [
+        f"depth {d}, width 8" for d in (1, 2, 3)
+    ]
+
+
+def test_mode_detects_a_jupyter_server_kernel(monkeypatch):
+    monkeypatch.delenv("DLT_WIDGETS", raising=False)
+    monkeypatch.delenv("VSCODE_PID", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert widgets.mode() == "static"
+    monkeypatch.setenv("JPY_SESSION_NAME", "notebook.ipynb")
+    assert widgets.mode() == "live"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"static": {"depth": [1]}, "height": (1, 3)}, "not parameters"),
+        ({"static": {"width": [1]}, "depth": (1, 3)}, "not controls"),
+        ({"static": {}, "depth": (1, 3)}, "non-empty"),
+    ],
+)
+def test_interact_rejects_inconsistent_controls(monkeypatch, kwargs, match):
+    monkeypatch.setenv("DLT_WIDGETS", "static")
+    with pytest.raises(ValueError, match=match):
+        widgets.interact(_panel, **kwargs)
+
+
+def test_dlt_widgets_is_validated(monkeypatch):
+    monkeypatch.setenv("DLT_WIDGETS", "sometimes")
+    with pytest.raises(ValueError, match="DLT_WIDGETS"):
+        widgets.mode()

@@ -1,0 +1,154 @@
+import math
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from dltheory import models, probes
+
+
+@pytest.fixture(scope="module")
+def digits_features():
+    # Fixed features: a random ReLU layer of the digits, split 2:1.
+    x, y = load_digits(return_X_y=True)
+    x = torch.tensor(x / 16, dtype=torch.float32)
+    g = torch.Generator().manual_seed(0)
+    f = torch.relu(x @ torch.randn(64, 32, generator=g))  # (1797, 32)
+    y = torch.tensor(y)
+    return f[:1200], y[:1200], f[1200:], y[1200:]
+
+
+def test_linear_probe_matches_scikit_learn(digits_features):
+    f_tr, y_tr, f_te, y_te = digits_features
+    ours = probes.linear_probe(f_tr, y_tr, f_te, y_te)
+    scaler = StandardScaler().fit(f_tr.numpy())
+    reference = LogisticRegression(C=1.0, max_iter=5000).fit(
+        scaler.transform(f_tr.numpy()), y_tr.numpy()
+    )
+    theirs = reference.score(scaler.transform(f_te.numpy()), y_te.numpy())
+    # Same objective, different solvers: within 1 point (the brief's requirement).
+    assert abs(ours - theirs) <= 0.01, f"torch {ours:.3f} vs scikit-learn {theirs:.3f}"
+
+
+def test_knn_probe_matches_scikit_learn(digits_features):
+    f_tr, y_tr, f_te, y_te = digits_features
+    ours = probes.knn_probe(f_tr, y_tr, f_te, y_te, k=10)
+    theirs = (
+        KNeighborsClassifier(10)
+        .fit(f_tr.numpy(), y_tr.numpy())
+        .score(f_te.numpy(), y_te.numpy())
+    )
+    # Only ties in the vote may differ.
+    assert abs(ours - theirs) <= 0.005, f"torch {ours:.3f} vs scikit-learn {theirs:.3f}"
+
+
+def test_few_labels_keeps_that_many_of_each_class():
+    y = torch.tensor([0] * 10 + [1] * 3 + [2] * 7)
+    idx = probes.few_labels(y, 5, generator=torch.Generator().manual_seed(0))
+    assert torch.bincount(y[idx]).tolist() == [5, 3, 5]
+    assert len(set(idx.tolist())) == len(idx)
+
+
+def test_few_labels_depends_on_the_generator():
+    y = torch.arange(100) % 10
+    a = probes.few_labels(y, 2, generator=torch.Generator().manual_seed(0))
+    b = probes.few_labels(y, 2, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(a, b)
+
+
+def test_few_label_probe_is_worse_than_all_labels(digits_features):
+    f_tr, y_tr, f_te, y_te = digits_features
+    few = probes.linear_probe(
+        f_tr,
+        y_tr,
+        f_te,
+        y_te,
+        labels_per_class=2,
+        draws=3,
+        generator=torch.Generator().manual_seed(0),
+    )
+    full = probes.linear_probe(f_tr, y_tr, f_te, y_te)
+    assert few < full - 0.05, f"2 labels/class {few:.3f}, all labels {full:.3f}"
+
+
+def test_effective_rank_known_answers():
+    q, _ = torch.linalg.qr(
+        torch.randn(
+            50, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+        )
+    )
+    q = q - q.mean(dim=0)  # centring keeps span; re-orthogonalise below
+    q, _ = torch.linalg.qr(q)
+    # Singular values (1, 1, 1, 1): p uniform, erank 4.
+    assert math.isclose(probes.effective_rank(q), 4.0, rel_tol=1e-9)
+    # Singular values (1, 0, 0, 0): one direction, erank 1.
+    assert math.isclose(probes.effective_rank(q[:, :1] * 3), 1.0, rel_tol=1e-9)
+    # Squared singular values (3, 1): p = (3/4, 1/4).
+    f = torch.cat([q[:, :1] * math.sqrt(3), q[:, 1:2]], dim=1)
+    expected = math.exp(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+    assert math.isclose(probes.effective_rank(f), expected, rel_tol=1e-9)
+
+
+def test_effective_rank_ignores_a_shift():
+    f = torch.randn(100, 6, generator=torch.Generator().manual_seed(1))
+    assert math.isclose(
+        probes.effective_rank(f + 100.0), probes.effective_rank(f), rel_tol=1e-4
+    )
+
+
+def test_embed_uses_eval_mode_and_returns_the_representation():
+    torch.manual_seed(0)
+    model = models.JointEmbedding(
+        models.MLP([4, 8], batch_norm=True, linear_output=False),
+        models.projector([8, 8, 3]),
+    )
+    x = torch.randn(10, 4)
+    model.train()
+    h = probes.embed(model, x, batch_size=3)
+    assert h.shape == (10, 8)
+    assert model.training  # mode restored
+    model.eval()
+    # In eval mode a sample's feature does not depend on its batch.
+    torch.testing.assert_close(h[:1], model(x[:1])[0])
+
+
+def test_probe_layers_probes_every_layer(digits_features):
+    f_tr, y_tr, f_te, y_te = digits_features
+    torch.manual_seed(0)
+    net = models.JointEmbedding(
+        models.MLP([32, 16], linear_output=False),
+        models.projector([16, 16, 4], batch_norm=False),
+    )
+    result = probes.probe_layers(net, f_tr, y_tr, f_te, y_te, include_input=True)
+    assert list(result) == ["input", "backbone.1", "projector.1", "projector.2"]
+    # The input itself is the features above: the same probe, the same accuracy.
+    assert result["input"] == probes.linear_probe(f_tr, y_tr, f_te, y_te)
+    knn = probes.probe_layers(net, f_tr, y_tr, f_te, y_te, method="knn", k=5)
+    assert list(knn) == ["backbone.1", "projector.1", "projector.2"]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda f, y: probes.linear_probe(f, y.float(), f, y), TypeError, "y_train"),
+        (lambda f, y: probes.linear_probe(f, y[:-1], f, y), ValueError, "y_train"),
+        (lambda f, y: probes.linear_probe(f, y, f[:, :2], y), ValueError, "features"),
+        (lambda f, y: probes.knn_probe(f, y, f, y, k=0), ValueError, "k"),
+        (lambda f, y: probes.knn_probe(f, y, f, y, k=99), ValueError, "k"),
+        (lambda f, _: probes.effective_rank(f[:1]), ValueError, "f"),
+        (
+            lambda f, y: probes.probe_layers(nn.Linear(3, 2), f, y, f, y, method="svm"),
+            ValueError,
+            "method",
+        ),
+    ],
+)
+def test_probes_reject_bad_input(call, error, match):
+    f = torch.randn(20, 3)
+    y = torch.arange(20) % 2
+    with pytest.raises(error, match=match):
+        call(f, y)

@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from dltheory import runtime
+
+
+def test_device_is_cpu_without_an_accelerator(monkeypatch):
+    monkeypatch.delenv("DLT_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(runtime, "_mps_available", lambda: False)
+    assert runtime.device() == torch.device("cpu")
+
+
+def test_device_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.delenv("DLT_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(runtime, "_mps_available", lambda: True)
+    assert runtime.device() == torch.device("mps")
+
+
+def test_dlt_device_overrides(monkeypatch):
+    monkeypatch.setenv("DLT_DEVICE", "cpu")
+    assert runtime.device() == torch.device("cpu")
+
+
+@pytest.mark.parametrize("value", ["tpu", "gpu", "cuda0"])
+def test_dlt_device_rejects_unknown_names(monkeypatch, value):
+    monkeypatch.setenv("DLT_DEVICE", value)
+    with pytest.raises(ValueError, match="expected one of cpu, cuda, mps"):
+        runtime.device()
+
+
+def test_dlt_device_rejects_unavailable_devices(monkeypatch):
+    monkeypatch.setenv("DLT_DEVICE", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="not available"):
+        runtime.device()
+
+
+def test_scale_follows_the_device_and_dlt_scale(monkeypatch):
+    monkeypatch.delenv("DLT_SCALE", raising=False)
+    monkeypatch.setenv("DLT_DEVICE", "cpu")
+    assert runtime.scale() == "small"
+    assert runtime.budget(small=1, large=2) == 1
+    monkeypatch.setattr(runtime, "device", lambda: torch.device("cuda"))
+    assert runtime.scale() == "large"
+    monkeypatch.setenv("DLT_SCALE", "small")
+    assert runtime.budget(small=1, large=2) == 1
+    monkeypatch.setenv("DLT_SCALE", "large")
+    assert runtime.budget(small=1, large=2) == 2
+
+
+def test_dlt_scale_is_validated(monkeypatch):
+    monkeypatch.setenv("DLT_SCALE", "medium")
+    with pytest.raises(ValueError, match="DLT_SCALE: expected 'small' or 'large'"):
+        runtime.scale()
+
+
+def test_seed_everything_returns_a_seeded_generator():
+    a = torch.rand(3, generator=runtime.seed_everything(7))
+    b = torch.rand(3, generator=runtime.seed_everything(7))
+    assert torch.equal(a, b)
+    runtime.seed_everything(7)  # the global generator is seeded too
+    assert torch.equal(
+        torch.rand(3), torch.rand(3, generator=torch.Generator().manual_seed(7))
+    )
+
+
+@pytest.mark.parametrize(("seed", "error"), [(-1, ValueError), (1.5, TypeError)])
+def test_seed_everything_rejects_bad_seeds(seed, error):
+    with pytest.raises(error, match="seed"):
+        runtime.seed_everything(seed)
+
+
+def test_run_manifest_reports_versions_device_scale_and_seed(monkeypatch):
+    monkeypatch.setenv("DLT_DEVICE", "cpu")
+    monkeypatch.setenv("DLT_SCALE", "small")
+    runtime.seed_everything(3)
+    text = runtime.run_manifest()
+    for expected in (
+        "torch",
+        torch.__version__,
+        "device",
+        "cpu",
+        "scale",
+        "small",
+        "seed",
+        "3",
+        "wall time (s)",
+    ):
+        assert expected in text

@@ -1,0 +1,168 @@
+import functools
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.testing import assert_close
+
+from dltheory import models, train
+
+
+def _noise(x, generator=None):
+    return x + 0.1 * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+
+
+def _vicreg_like(z_a, z_b):
+    # A loss that needs the global batch (variance and covariance over the batch),
+    # written here so that this test depends on train.py only.
+    centred = z_a - z_a.mean(dim=0)
+    cov = centred.T @ centred / (z_a.shape[0] - 1)
+    std = cov.diagonal().add(1e-4).sqrt()
+    return (
+        (z_a - z_b).pow(2).mean()
+        + torch.relu(1 - std).mean()
+        + (cov.pow(2).sum() - cov.diagonal().pow(2).sum()) / z_a.shape[1]
+    )
+
+
+def _net(seed):
+    torch.manual_seed(seed)
+    return models.JointEmbedding(
+        models.MLP([8, 16, 16]), models.projector([16, 16, 8], batch_norm=False)
+    )
+
+
+def _data():
+    return torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
+
+
+def _run():
+    return train.train_ssl(
+        _net(0),
+        _data(),
+        augmentation=_noise,
+        loss_fn=_vicreg_like,
+        steps=20,
+        batch_size=64,
+        lr=0.05,
+        optimizer="sgd",
+        log_every=1,
+        generator=torch.Generator().manual_seed(1),
+        device="cpu",
+        progress=False,
+    )
+
+
+def _rank(rank, world_size, store, queue):
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    dist.init_process_group(
+        "gloo", init_method=f"file://{store}", rank=rank, world_size=world_size
+    )
+    torch.set_num_threads(1)
+    history = _run()
+    if rank == 0:
+        queue.put(history["loss"])
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def test_two_gloo_ranks_reach_the_loss_of_one_process(tmp_path):
+    one = _run()["loss"]
+    ctx = mp.get_context("spawn")
+    queue = ctx.SimpleQueue()
+    mp.start_processes(
+        _rank, args=(2, tmp_path / "store", queue), nprocs=2, start_method="spawn"
+    )
+    two = queue.get()
+    # 20 SGD steps: each rank embeds half the global batch; gathered embeddings give
+    # the same loss and DDP's averaged gradients the same step. float32 rounding of
+    # the split reductions stays far below 1e-5.
+    assert_close(torch.tensor(two), torch.tensor(one), rtol=1e-5, atol=1e-6)
+    assert one[-1] < one[0] - 0.1, (
+        f"the run did not train: {one[0]:.3f} -> {one[-1]:.3f}"
+    )
+
+
+def test_train_ssl_is_reproducible_from_the_generator():
+    a, b = _run()["loss"], _run()["loss"]
+    assert a == b
+
+
+def test_train_ssl_logs_terms_and_embedding_std():
+    terms = functools.partial(lambda z_a, z_b: {"gap": (z_a - z_b).abs().mean()})
+    history = train.train_ssl(
+        _net(0),
+        _data(),
+        augmentation=_noise,
+        loss_fn=_vicreg_like,
+        steps=10,
+        batch_size=32,
+        log_every=5,
+        log_terms=terms,
+        device="cpu",
+        progress=False,
+    )
+    assert history["step"] == [5, 10]
+    assert len(history["gap"]) == 2
+    assert len(history["embedding_std"]) == 2
+
+
+def test_train_supervised_fits_separable_data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 2, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    torch.manual_seed(0)
+    net = models.MLP([2, 16, 2])
+    history = train.train_supervised(
+        net,
+        x,
+        y,
+        steps=200,
+        batch_size=64,
+        lr=1e-2,
+        generator=g,
+        device="cpu",
+        progress=False,
+    )
+    accuracy = (net(x).argmax(1) == y).float().mean().item()
+    assert accuracy > 0.95, f"train accuracy {accuracy:.3f}"
+    assert history["loss"][-1] < history["loss"][0]
+    assert not net.training
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"steps": 0}, ValueError, "steps"),
+        ({"batch_size": 1}, ValueError, "batch_size"),
+        ({"lr": -1.0}, ValueError, "lr"),
+        ({"optimizer": "rmsprop"}, ValueError, "optimizer"),
+        ({"generator": 3}, TypeError, "generator"),
+    ],
+)
+def test_train_ssl_rejects_bad_settings(kwargs, error, match):
+    settings = {
+        "augmentation": _noise,
+        "loss_fn": _vicreg_like,
+        "steps": 2,
+        "device": "cpu",
+        "progress": False,
+        **kwargs,
+    }
+    with pytest.raises(error, match=match):
+        train.train_ssl(_net(0), _data(), **settings)
+
+
+def test_train_supervised_rejects_mismatched_labels():
+    with pytest.raises(ValueError, match="y: expected shape"):
+        train.train_supervised(
+            nn.Linear(8, 2),
+            _data(),
+            torch.zeros(10, dtype=torch.long),
+            steps=1,
+            device="cpu",
+            progress=False,
+        )
