@@ -49,7 +49,8 @@ def device() -> torch.device:
     requested = os.environ.get("DLT_DEVICE", "").strip().lower()
     if not requested:
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            # Under torchrun each process takes the GPU of its local rank.
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -70,6 +71,30 @@ def device() -> torch.device:
             f"available: {usable}"
         )
     return torch.device(requested)
+
+
+def init_distributed() -> bool:
+    """Join the process group when launched by ``torchrun`` with several processes.
+
+    Call it once at the top of a training script: it reads the variables torchrun
+    sets (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), initialises
+    ``torch.distributed`` with NCCL on GPUs and gloo on the CPU, and selects the
+    local GPU. ``train.train_ssl`` then trains with DistributedDataParallel.
+
+    Returns:
+        True if a process group with more than one process is now initialised,
+        False for a plain single-process run (nothing is done).
+    """
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if not dist.is_initialized():
+        on_gpu = device().type == "cuda"
+        if on_gpu:
+            torch.cuda.set_device(device())
+        dist.init_process_group("nccl" if on_gpu else "gloo")
+    return True
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -13,8 +13,9 @@ def test_device_is_cpu_without_an_accelerator(monkeypatch):
 
 def test_device_prefers_cuda_then_mps(monkeypatch):
     monkeypatch.delenv("DLT_DEVICE", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert runtime.device() == torch.device("cuda")
+    assert runtime.device() == torch.device("cuda", 0)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(runtime, "_mps_available", lambda: True)
     assert runtime.device() == torch.device("mps")
@@ -91,3 +92,17 @@ def test_run_manifest_reports_versions_device_scale_and_seed(monkeypatch):
         "wall time (s)",
     ):
         assert expected in text
+
+
+def test_init_distributed_does_nothing_in_a_single_process(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert runtime.init_distributed() is False
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert runtime.init_distributed() is False
+
+
+def test_device_takes_the_gpu_of_the_local_rank(monkeypatch):
+    monkeypatch.delenv("DLT_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert runtime.device() == torch.device("cuda", 1)
