@@ -252,6 +252,54 @@ def knn_probe(
     return correct / f_test.shape[0]
 
 
+def probe_features(
+    f_train: Tensor,
+    y_train: Tensor,
+    f_test: Tensor,
+    y_test: Tensor,
+    *,
+    labels_per_class: tuple[int | None, ...] = (5, 10, None),
+    draws: int = 5,
+    k: int = 10,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """The probes of the book's tables: few-label and all-label linear, and kNN.
+
+    Args:
+        f_train: Training features, shape (n, H).
+        y_train: Training labels, shape (n,).
+        f_test: Test features, shape (m, H).
+        y_test: Test labels, shape (m,).
+        labels_per_class: Budgets of the linear probe (``None``: all labels).
+        draws: Draws of each few-label subset.
+        k: Neighbours of the kNN probe.
+        generator: CPU generator of the labelled subsets; reset to the same state
+            for every budget, so two feature sets see the same subsets.
+
+    Returns:
+        Accuracies keyed ``"linear, 5/class"``, ``"linear, 10/class"``,
+        ``"linear, all"`` and ``"kNN"``, fractions in [0, 1].
+    """
+    check_generator(generator)
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    state = gen.get_state()
+    results = {}
+    for budget in labels_per_class:
+        gen.set_state(state)
+        key = "linear, all" if budget is None else f"linear, {budget}/class"
+        results[key] = linear_probe(
+            f_train,
+            y_train,
+            f_test,
+            y_test,
+            labels_per_class=budget,
+            draws=draws,
+            generator=gen,
+        )
+    results["kNN"] = knn_probe(f_train, y_train, f_test, y_test, k=k)
+    return results
+
+
 def effective_rank(f: Tensor) -> float:
     r"""Effective rank of a feature matrix, Eq. (F1) [roy2007effective].
 

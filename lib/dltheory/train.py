@@ -20,6 +20,8 @@ exactly.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.distributed as dist
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from dltheory import runtime
+from dltheory import augment, losses, models, runtime
 from dltheory._checks import (
     check_generator,
     check_int,
@@ -256,3 +258,114 @@ def train_supervised(
             bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
     return history
+
+
+SSL_LOSSES = ("vicreg", "barlow_twins", "info_nce", "spectral_contrastive")
+
+
+@dataclass(frozen=True)
+class SSLRun:
+    """One joint-embedding run of the common SSL setting (chapter 00 and later).
+
+    The defaults are the foundations chapter's digits setting: an MLP backbone
+    64 -> 128 -> 128 (Linear-BN-ReLU twice), a projector 128 -> 128 -> 64, the
+    digits augmentation at ``augmentation_strength``, Adam at 1e-3, 1000 steps of
+    256 inputs drawn with replacement. Variants are ``dataclasses.replace(run,
+    var_weight=0.0)``.
+    """
+
+    loss: str = "vicreg"  # one of SSL_LOSSES
+    inv_weight: float = 25.0  # lambda in VICReg Eq. (6)
+    var_weight: float = 25.0  # mu in VICReg Eq. (6)
+    cov_weight: float = 1.0  # nu in VICReg Eq. (6)
+    convention: str = "code"  # VICReg's constant factors, see losses.vicreg
+    lambd: float = 5e-3  # Barlow Twins Eq. (1)
+    temperature: float = 0.2  # SimCLR's tau, Eq. (1)
+    backbone_widths: tuple[int, ...] = (128, 128)  # hidden widths; H = last
+    projector_widths: tuple[int, ...] = (128, 64)  # K = last
+    augmentation_strength: float = 1.0  # see augment.digits_augmentation
+    steps: int = 1000
+    batch_size: int = 256
+    lr: float = 1e-3
+
+    def loss_fn(self) -> Loss:
+        """The loss of this run with its weights fixed: ``loss_fn()(z_a, z_b)``."""
+        if self.loss == "vicreg":
+            return partial(
+                losses.vicreg,
+                inv_weight=self.inv_weight,
+                var_weight=self.var_weight,
+                cov_weight=self.cov_weight,
+                convention=self.convention,
+            )
+        if self.loss == "barlow_twins":
+            return partial(losses.barlow_twins, lambd=self.lambd)
+        if self.loss == "info_nce":
+            return partial(losses.info_nce, temperature=self.temperature)
+        if self.loss == "spectral_contrastive":
+            return losses.spectral_contrastive
+        raise ValueError(f"loss: expected one of {SSL_LOSSES}, got {self.loss!r}")
+
+    def model(self, in_features: int) -> models.JointEmbedding:
+        """A freshly initialised backbone and projector (seed torch first)."""
+        backbone = models.MLP(
+            [in_features, *self.backbone_widths], batch_norm=True, linear_output=False
+        )
+        head = models.projector([self.backbone_widths[-1], *self.projector_widths])
+        return models.JointEmbedding(backbone, head)
+
+
+def run_ssl(
+    run: SSLRun,
+    x: Tensor,
+    *,
+    augmentation: Augmentation | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> tuple[models.JointEmbedding, dict[str, list[float]]]:
+    """Build the model of ``run`` and train it with ``train_ssl`` on ``x``.
+
+    The model's initial weights come from ``generator`` (so that one seed fixes
+    the whole run); VICReg runs log their three unweighted terms.
+
+    Args:
+        run: The settings.
+        x: Unlabelled inputs, shape (n, d).
+        augmentation: Defaults to ``augment.digits_augmentation`` at
+            ``run.augmentation_strength`` (inputs of 64 pixels).
+        generator: CPU generator for the initial weights, batches and views.
+        device: Where to train; ``runtime.device()`` by default.
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        The trained model (in eval mode) and the history of ``train_ssl``.
+    """
+    if not isinstance(run, SSLRun):
+        raise TypeError(f"run: expected an SSLRun, got {type(run).__name__}")
+    check_generator(generator)
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+        model = run.model(x.shape[1])
+    if augmentation is None:
+        augmentation = augment.digits_augmentation(strength=run.augmentation_strength)
+    log_terms = (
+        partial(losses.vicreg_terms, convention=run.convention)
+        if run.loss == "vicreg"
+        else None
+    )
+    history = train_ssl(
+        model,
+        x,
+        augmentation=augmentation,
+        loss_fn=run.loss_fn(),
+        steps=run.steps,
+        batch_size=run.batch_size,
+        lr=run.lr,
+        log_terms=log_terms,
+        generator=gen,
+        device=device,
+        progress=progress,
+    )
+    return model, history
