@@ -174,7 +174,7 @@ class CNN(nn.Module):
         return x
 
     def forward(self, x: Tensor) -> Tensor:
-        """Map (n, *in_shape) or (n, prod(in_shape)) to (n, channels[-1])."""
+        """Map ``(n, *in_shape)`` or ``(n, prod(in_shape))`` to (n, channels[-1])."""
         x = self._reshape(x)
         for block in self.blocks:
             x = block(x)

@@ -243,3 +243,56 @@ def plot_matrix(
     ax.set(title=title)
     ax.grid(False)
     return ax
+
+
+def plot_images(
+    x: Tensor,
+    *,
+    shape: tuple[int, int],
+    ncols: int = 8,
+    ax: Axes | None = None,
+    title: str = "",
+) -> Axes:
+    """Tile a batch of grey images (n, H*W) or (n, 1, H, W) into one mosaic.
+
+    Each image is shown on the same grey scale (the batch's range), separated by a
+    one-pixel white gap; ``ncols`` images per row.
+    """
+    ax = _axes(ax)
+    images = _numpy(x).reshape(-1, *shape)
+    n, (h, w) = images.shape[0], shape
+    nrows = -(-n // ncols)
+    lo, hi = float(images.min()), float(images.max())
+    mosaic = np.full((nrows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan)
+    for i, image in enumerate(images):
+        r, c = divmod(i, ncols)
+        mosaic[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image
+    cmap = plt.get_cmap("gray_r").with_extremes(bad="white")
+    ax.imshow(mosaic, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.grid(False)
+    return ax
+
+
+def plot_spectrum(
+    f: Tensor,
+    *,
+    ax: Axes | None = None,
+    title: str = "",
+    label: str | None = None,
+    ylim: tuple[float, float] | None = (1e-4, 1e1),
+) -> Axes:
+    """Standard deviations of features along their principal directions, log scale.
+
+    The singular values of the centred features divided by sqrt(n - 1), largest
+    first: a collapsed representation has them all near zero, a dimensionally
+    collapsed one has a few large and the rest near zero.
+    """
+    ax = _axes(ax)
+    f = f.detach().to("cpu", torch.float64)
+    s = torch.linalg.svdvals(f - f.mean(dim=0)) / (f.shape[0] - 1) ** 0.5
+    ax.semilogy(np.arange(1, len(s) + 1), _numpy(s).clip(1e-12), label=label)
+    ax.set(xlabel="principal direction", ylabel="std (log scale)", title=title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    return ax

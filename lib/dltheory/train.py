@@ -122,7 +122,7 @@ def train_ssl(
         progress: Show a tqdm progress bar (rank 0 only).
 
     Returns:
-        History dict of lists: ``step``, ``loss``, ``embedding_std`` (mean over
+        A history dict of lists, ``step``, ``loss``, ``embedding_std`` (mean over
         dimensions of the per-dimension standard deviation of z_a), and one list
         per key of ``log_terms``.
 
@@ -220,7 +220,7 @@ def train_supervised(
         progress: Show a tqdm progress bar.
 
     Returns:
-        History dict of lists: ``step``, ``loss`` and ``accuracy`` (on the batch, a
+        A history dict of lists, ``step``, ``loss`` and ``accuracy`` (on the batch, a
         fraction in [0, 1]).
 
     Raises:

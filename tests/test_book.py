@@ -1,0 +1,406 @@
+"""Repository consistency: toc, notebook hygiene, one address, claims, citations.
+
+Pure file checks: no network, no kernel, no import of dltheory. Each test names the
+files to fix in its failure message.
+
+- Every page under book/ (.md, .ipynb) is in _toc.yml, and every toc entry exists.
+- Every notebook: kernel python3, no outputs, first code cell the install cell of
+  STYLE.md 8.2 (with the repository URL of _config.yml).
+- The repository URL agrees in _config.yml, pyproject.toml, the README's Colab badges
+  and the install cells; every badge opens a notebook of the toc, and every notebook
+  has a badge.
+- Claims: each ``@pytest.mark.claim(chapter=..., k=..., statement=...)`` in
+  tests/claims/ has a MyST target ``(claim-CC-k)=`` in exactly one notebook of
+  book/CC_*/ and a row in book/claims.md naming its test; every target has a marked
+  test, unless its ledger row says "not tested".
+- Every ``{cite}`` key used under book/ is in book/references.bib.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10; pytest itself depends on tomli there
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+CLAIM_TESTS = ROOT / "tests" / "claims"
+LEDGER = BOOK / "claims.md"
+BIBFILE = BOOK / "references.bib"
+
+# STYLE.md 8.2; {url} and {branch} come from _config.yml's repository section.
+INSTALL_CELL = """try:
+    import dltheory  # noqa: F401
+except ImportError:  # Colab, Kaggle, Binder: install the library, never torch
+    %pip install -q "dltheory @ git+{url}@{branch}\""""
+
+COLAB_LINK = re.compile(
+    r"https://colab\.research\.google\.com/github/"
+    r"(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)/blob/(?P<branch>[\w.-]+)/(?P<path>[^\s)\"']+)"
+)
+CLAIM_TARGET = re.compile(r"^\s*\(claim-(?P<chapter>\d{2})-(?P<k>\d+)\)=\s*$", re.M)
+CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`(?P<keys>[^`]*)`")
+BIB_ENTRY = re.compile(r"^@(?P<type>\w+)\s*\{\s*(?P<key>[^,\s]+)\s*,", re.M)
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def _config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+
+
+def _repository() -> tuple[str, str]:
+    """(url, branch) from _config.yml, the one address of the book."""
+    repo = _config()["repository"]
+    return repo["url"].rstrip("/").removesuffix(".git"), str(repo.get("branch", "main"))
+
+
+def _toc_entries() -> list[str]:
+    """Every ``root`` and ``file`` of _toc.yml, in order, as written."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    entries: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("root", "file"):
+                    entries.append(str(value))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return entries
+
+
+def _without_suffix(entry: str) -> str:
+    return re.sub(r"\.(md|ipynb)$", "", entry)
+
+
+def _book_files(pattern: str) -> list[Path]:
+    return sorted(
+        p
+        for p in BOOK.rglob(pattern)
+        if not any(
+            part.startswith((".", "_build")) for part in p.relative_to(ROOT).parts
+        )
+    )
+
+
+def _notebooks() -> list[Path]:
+    return _book_files("*.ipynb")
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _markdown_texts() -> dict[Path, str]:
+    """The prose of the book: each .md page, and each notebook's markdown cells."""
+    texts = {p: p.read_text(encoding="utf-8") for p in _book_files("*.md")}
+    for nb in _notebooks():
+        cells = [c for c in _cells(nb) if c.get("cell_type") == "markdown"]
+        texts[nb] = "\n\n".join(_source(c) for c in cells)
+    return texts
+
+
+@dataclass(frozen=True)
+class Claim:
+    path: Path
+    function: str
+    chapter: object
+    k: object
+    statement: object
+    problems: tuple[str, ...]
+
+    @property
+    def node_id(self) -> str:
+        return f"{_rel(self.path)}::{self.function}"
+
+
+def _claim_markers() -> list[Claim]:
+    """Every ``@pytest.mark.claim(...)`` on a test function under tests/claims/."""
+    claims = []
+    for path in sorted(CLAIM_TESTS.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for deco in node.decorator_list:
+                if not (
+                    isinstance(deco, ast.Call)
+                    and ast.unparse(deco.func) == "pytest.mark.claim"
+                ):
+                    continue
+                problems = []
+                if deco.args:
+                    problems.append("pass chapter, k, statement as keywords")
+                kwargs = {}
+                for kw in deco.keywords:
+                    try:
+                        kwargs[kw.arg] = ast.literal_eval(kw.value)
+                    except ValueError:
+                        problems.append(f"{kw.arg} is not a literal")
+                if set(kwargs) != {"chapter", "k", "statement"}:
+                    problems.append(
+                        f"expected keywords chapter, k, statement, got {sorted(kwargs)}"
+                    )
+                claims.append(
+                    Claim(
+                        path=path,
+                        function=node.name,
+                        chapter=kwargs.get("chapter"),
+                        k=kwargs.get("k"),
+                        statement=kwargs.get("statement"),
+                        problems=tuple(problems),
+                    )
+                )
+    return claims
+
+
+def _claim_targets() -> dict[tuple[str, int], list[Path]]:
+    """(chapter, k) -> the notebooks holding ``(claim-CC-k)=``, once per occurrence."""
+    targets: dict[tuple[str, int], list[Path]] = {}
+    for nb in _notebooks():
+        for cell in _cells(nb):
+            if cell.get("cell_type") != "markdown":
+                continue
+            for m in CLAIM_TARGET.finditer(_source(cell)):
+                targets.setdefault((m["chapter"], int(m["k"])), []).append(nb)
+    return targets
+
+
+def _ledger_lines() -> list[str]:
+    return LEDGER.read_text(encoding="utf-8").splitlines()
+
+
+def _bib_keys() -> list[str]:
+    text = BIBFILE.read_text(encoding="utf-8")
+    return [
+        m["key"]
+        for m in BIB_ENTRY.finditer(text)
+        if m["type"].lower() not in ("comment", "string", "preamble")
+    ]
+
+
+# --- Pages and table of contents -------------------------------------------------
+
+
+def test_every_toc_entry_is_one_page_that_exists():
+    problems = []
+    for entry in _toc_entries():
+        stem = _without_suffix(entry)
+        found = [p for p in (ROOT / f"{stem}.md", ROOT / f"{stem}.ipynb") if p.exists()]
+        if len(found) != 1:
+            problems.append(f"{entry}: found {[_rel(p) for p in found] or 'no page'}")
+    assert not problems, "_toc.yml entries without exactly one page:\n" + "\n".join(
+        problems
+    )
+
+
+def test_every_page_under_book_is_in_the_toc():
+    listed = {_without_suffix(e) for e in _toc_entries()}
+    pages = _book_files("*.md") + _notebooks()
+    missing = [_rel(p) for p in pages if _rel(p.with_suffix("")) not in listed]
+    assert not missing, (
+        "pages under book/ missing from _toc.yml (only_build_toc_files would skip "
+        "them silently): " + ", ".join(missing)
+    )
+
+
+def test_no_page_is_listed_twice_in_the_toc():
+    counts = Counter(_without_suffix(e) for e in _toc_entries())
+    twice = sorted(e for e, n in counts.items() if n > 1)
+    assert not twice, f"listed more than once in _toc.yml: {twice}"
+
+
+def test_the_config_reads_the_bibliography_of_the_book():
+    bibfiles = _config()["bibtex_bibfiles"]
+    assert bibfiles == [_rel(BIBFILE)], f"bibtex_bibfiles: {bibfiles}"
+
+
+# --- Notebook hygiene -------------------------------------------------------------
+
+
+NOTEBOOKS = _notebooks()
+NOTEBOOK_IDS = [_rel(p) for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NOTEBOOK_IDS)
+def test_notebook_kernel_is_python3(notebook):
+    meta = json.loads(notebook.read_text(encoding="utf-8"))["metadata"]
+    name = meta.get("kernelspec", {}).get("name")
+    assert name == "python3", f"{_rel(notebook)}: kernelspec name {name!r}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NOTEBOOK_IDS)
+def test_notebook_has_no_outputs(notebook):
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    dirty = [
+        i
+        for i, cell in enumerate(nb["cells"])
+        if cell.get("cell_type") == "code"
+        and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
+    assert not dirty, (
+        f"{_rel(notebook)}: outputs or execution counts in cells {dirty}; "
+        "run nbstripout --keep-id on it"
+    )
+    assert "widgets" not in nb["metadata"], f"{_rel(notebook)}: widget state saved"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NOTEBOOK_IDS)
+def test_notebook_first_code_cell_is_the_install_cell(notebook):
+    url, branch = _repository()
+    expected = INSTALL_CELL.format(url=url, branch=branch)
+    code = [c for c in _cells(notebook) if c.get("cell_type") == "code"]
+    assert code, f"{_rel(notebook)}: no code cell"
+    first = _source(code[0]).rstrip()
+    assert first == expected, (
+        f"{_rel(notebook)}: the first code cell must be exactly\n{expected}\n"
+        f"got\n{first}"
+    )
+
+
+# --- One address for the book -----------------------------------------------------
+
+
+def test_pyproject_names_the_repository_of_the_config():
+    url, _ = _repository()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = pyproject["project"]["urls"]["Repository"].rstrip("/")
+    assert listed == url, f"pyproject.toml Repository {listed}, _config.yml {url}"
+
+
+def test_readme_colab_badges_open_the_notebooks_of_the_repository():
+    url, branch = _repository()
+    links = list(COLAB_LINK.finditer((ROOT / "README.md").read_text(encoding="utf-8")))
+    assert links, "README.md has no Colab badge"
+    problems = []
+    for m in links:
+        if f"https://github.com/{m['owner']}/{m['repo']}" != url:
+            problems.append(f"{m[0]}: not the repository {url}")
+        if m["branch"] != branch:
+            problems.append(f"{m[0]}: branch {m['branch']}, not {branch}")
+        if not (ROOT / m["path"]).is_file() or not m["path"].endswith(".ipynb"):
+            problems.append(f"{m[0]}: no notebook {m['path']}")
+    badged = {m["path"] for m in links}
+    problems += [f"{nb}: no Colab badge" for nb in NOTEBOOK_IDS if nb not in badged]
+    assert not problems, "README.md Colab badges:\n" + "\n".join(problems)
+
+
+# --- Claims: markers, targets, ledger ---------------------------------------------
+
+
+def test_claim_markers_are_well_formed():
+    problems = []
+    claims = _claim_markers()
+    for c in claims:
+        problems += [f"{c.node_id}: {p}" for p in c.problems]
+        if not (isinstance(c.chapter, str) and re.fullmatch(r"\d{2}", c.chapter)):
+            problems.append(f"{c.node_id}: chapter {c.chapter!r} is not like '00'")
+        elif not c.path.name.startswith(f"test_{c.chapter}_"):
+            problems.append(f"{c.node_id}: chapter {c.chapter} in another file")
+        if not (isinstance(c.k, int) and c.k >= 1):
+            problems.append(f"{c.node_id}: k {c.k!r} is not a positive int")
+        elif not c.function.startswith(f"test_claim{c.k}_"):
+            problems.append(f"{c.node_id}: name must start with test_claim{c.k}_")
+        if not (isinstance(c.statement, str) and c.statement.strip()):
+            problems.append(f"{c.node_id}: empty statement")
+    ids = Counter((c.chapter, c.k) for c in claims)
+    problems += [f"claim {key} marked {n} times" for key, n in ids.items() if n > 1]
+    assert not problems, "claim markers:\n" + "\n".join(problems)
+
+
+def test_every_claim_test_has_one_target_in_its_chapter():
+    targets = _claim_targets()
+    problems = []
+    for c in _claim_markers():
+        where = targets.get((c.chapter, c.k), [])
+        label = f"(claim-{c.chapter}-{c.k})="
+        if len(where) != 1:
+            found = [_rel(p) for p in where] or "none"
+            problems.append(f"{c.node_id}: {label} in exactly one notebook, {found}")
+        elif not where[0].parent.name.startswith(f"{c.chapter}_"):
+            problems.append(f"{c.node_id}: {label} is in {_rel(where[0])}")
+    assert not problems, "claim targets:\n" + "\n".join(problems)
+
+
+def test_every_claim_test_has_a_row_in_the_ledger():
+    lines = _ledger_lines()
+    problems = []
+    for c in _claim_markers():
+        target = f"claim-{c.chapter}-{c.k}"
+        rows = [ln for ln in lines if c.node_id in ln]
+        if not rows:
+            problems.append(f"{c.node_id}: no row in {_rel(LEDGER)}")
+        elif not any(target in row for row in rows):
+            problems.append(f"{c.node_id}: its row does not link to {target}")
+    assert not problems, "claims ledger:\n" + "\n".join(problems)
+
+
+def test_every_test_in_the_ledger_is_a_marked_claim_test():
+    marked = {c.node_id for c in _claim_markers()}
+    named = set(re.findall(r"tests/claims/[\w/]+\.py::\w+", LEDGER.read_text("utf-8")))
+    stale = sorted(named - marked)
+    assert not stale, f"{_rel(LEDGER)} names tests without a claim marker: {stale}"
+
+
+def test_every_claim_target_has_a_test_or_says_it_has_none():
+    marked = {(c.chapter, c.k) for c in _claim_markers()}
+    lines = _ledger_lines()
+    problems = []
+    for (chapter, k), where in sorted(_claim_targets().items()):
+        label = f"claim-{chapter}-{k}"
+        if len(where) > 1:
+            problems.append(f"({label})= appears {len(where)} times: {where}")
+        if (chapter, k) in marked:
+            continue
+        if not any(label in ln and "not tested" in ln for ln in lines):
+            problems.append(
+                f"({label})= in {_rel(where[0])} has no claim test, and no row of "
+                f"{_rel(LEDGER)} links to it saying 'not tested'"
+            )
+    assert not problems, "claim targets:\n" + "\n".join(problems)
+
+
+# --- Citations --------------------------------------------------------------------
+
+
+def test_references_bib_keys_are_unique():
+    counts = Counter(_bib_keys())
+    assert counts, f"no entry found in {_rel(BIBFILE)}"
+    twice = sorted(k for k, n in counts.items() if n > 1)
+    assert not twice, f"keys defined twice in {_rel(BIBFILE)}: {twice}"
+
+
+def test_every_cited_key_is_in_references_bib():
+    keys = set(_bib_keys())
+    cited: dict[str, set[str]] = {}
+    for path, text in _markdown_texts().items():
+        for m in CITE_ROLE.finditer(text):
+            for key in filter(None, (k.strip() for k in m["keys"].split(","))):
+                cited.setdefault(key, set()).add(_rel(path))
+    assert cited, "no {cite} found under book/: is the pattern still right?"
+    unknown = {k: sorted(v) for k, v in cited.items() if k not in keys}
+    assert not unknown, f"cited but not in {_rel(BIBFILE)}: {unknown}"
