@@ -201,7 +201,7 @@ def plot_bars(
     if ylim is not None:
         ax.set_ylim(*ylim)
     if len(series) > 1:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="x", visible=False)
     return ax
 
