@@ -37,7 +37,7 @@ _build/config-noexec.yml: _config.yml
 
 test: install hygiene lint _build/config-noexec.yml
 	$(BIN)/jupyter-book build . -W -n --keep-going --config _build/config-noexec.yml --path-output _build/noexec
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup \
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile \
 		--disable-socket --allow-unix-socket --allow-hosts=127.0.0.1,::1,localhost \
 		--nbmake --nbmake-timeout=600 tests book
 

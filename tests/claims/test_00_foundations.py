@@ -98,12 +98,9 @@ def test_claim6_depth_refines_the_partition(seed):
 # Claims 1-3 share one set of SSL runs per seed in the common digits setting of
 # notebook 1 (train.SSLRun defaults: 1000 steps, batch 256, Adam 1e-3, VICReg
 # 25/25/1 with the authors' code convention, Barlow Twins 5e-3, SimCLR tau 0.2).
-# One xdist group per seed keeps a seed's tests on one worker, where the cache
-# trains its runs once (about 25 s a seed on one core).
-SSL_SEEDS = [
-    pytest.param(seed, marks=pytest.mark.xdist_group(f"ssl-digits-{seed}"))
-    for seed in (0, 1)
-]
+# `make test` sends a whole test file to one xdist worker (--dist loadfile), where
+# the cache trains each seed's runs once (about 25 s a seed on one core).
+SSL_SEEDS = [0, 1]
 
 
 def _probe5(f_train, y_train, f_test, y_test, seed):
