@@ -145,12 +145,15 @@ def linear_probe(
     draws: int = 5,
     c: float = 1.0,
     max_iter: int = 500,
+    standardize: bool = True,
     generator: torch.Generator | None = None,
 ) -> float:
     r"""Test accuracy of a linear classifier trained on frozen features.
 
     Multinomial logistic regression on features standardised with the labelled
-    training subset's mean and standard deviation, minimising
+    training subset's mean and standard deviation (or taken as they are when
+    ``standardize=False``, so that the scale a method gives each direction counts,
+    as in chapter 01's design-guidance sweep), minimising
 
     .. math::
         \frac1n \sum_i -\log \operatorname{softmax}(W^\top f_i + b)_{y_i}
@@ -170,6 +173,8 @@ def linear_probe(
             ``labels_per_class`` is None).
         c: Inverse regularisation strength (scikit-learn's ``C``).
         max_iter: L-BFGS iterations.
+        standardize: Standardise each feature with the labelled subset's mean and
+            standard deviation (the default); False uses the features as given.
         generator: CPU generator for the labelled subsets.
 
     Returns:
@@ -198,7 +203,11 @@ def linear_probe(
     accuracies = []
     for idx in subsets:
         idx = idx.to(f_train.device)
-        tr, te = _standardise(f_train[idx], f_test)
+        tr, te = (
+            _standardise(f_train[idx], f_test)
+            if standardize
+            else (f_train[idx], f_test)
+        )
         with torch.enable_grad():
             w, b = _logistic_regression(
                 tr, y_train.to(f_train.device)[idx], n_classes, c=c, max_iter=max_iter
