@@ -929,22 +929,39 @@ def _check_positive_degrees(G: Tensor) -> Tensor:
     return deg
 
 
-def simclr_graph_loss(Z: Tensor, G: Tensor, *, tau: float) -> Tensor:
-    r"""SimCLR (InfoNCE with cosine similarity) in graph form, the book's (S6).
+def simclr_graph_loss(
+    Z: Tensor, G: Tensor, *, tau: float, form: str = "paper"
+) -> Tensor:
+    r"""SimCLR (InfoNCE with cosine similarity) in graph form.
+
+    With :math:`s_{ij}` the cosine similarity of :math:`z_i, z_j` (``F.normalize``,
+    as ``losses.info_nce``), :math:`\tau` = ``tau`` and the row-stochastic
+    similarity :math:`\hat G(Z)_{ij} = e^{s_{ij}/\tau} / \sum_{k \ne i}
+    e^{s_{ik}/\tau}` (:math:`j \ne i`), ``form="paper"`` is the cross-entropy
+    between the matrices G and :math:`\hat G(Z)` of
+    [balestriero2022contrastive, arXiv:2205.11508v3, Sec. 2] (cited by section: the
+    book read it in a secondary reproduction of that section, not in the paper),
+    averaged over the N anchors:
 
     .. math::
-        \mathcal L = -\frac1N \sum_i \log
-            \frac{\sum_{j \ne i} G_{ij}\, e^{s_{ij}/\tau} \big/ \sum_j G_{ij}}
-                 {\sum_{k \ne i} e^{s_{ik}/\tau}} \tag{S6}
+        \mathcal L_{\text{paper}} = -\frac1N \sum_{i} \sum_{j \ne i} G_{ij}
+            \log \hat G(Z)_{ij}
 
-    with :math:`s_{ij}` the cosine similarity of :math:`z_i, z_j`
-    (``F.normalize``, as ``losses.info_nce``) and :math:`\tau` = ``tau``. Each
-    anchor's positive term is the G-weighted mean of its positives'
-    :math:`e^{s/\tau}`; the denominator holds all N - 1 other samples. For one
-    positive per sample (``augmentation_graph(n, 2)`` with the rows of the two
-    views interleaved) it equals NT-Xent [chen2020simclr, arXiv:2002.05709v3,
-    Eq. (1)], ``losses.info_nce(..., convention="paper")``. Computed with
-    ``logsumexp``; in nats. The book's graph form.
+    (the paper writes the sum; the 1/N makes one positive per sample equal
+    NT-Xent's mean). ``form="book"`` is the book's (S6), the log of the
+    G-weighted mean of the positives' probabilities:
+
+    .. math::
+        \mathcal L_{\text{book}} = -\frac1N \sum_i \log
+            \frac{\sum_{j \ne i} G_{ij}\, \hat G(Z)_{ij}}{\sum_j G_{ij}} \tag{S6}
+
+    Both equal NT-Xent [chen2020simclr, arXiv:2002.05709v3, Eq. (1)],
+    ``losses.info_nce(..., convention="paper")``, when every sample has one positive
+    of weight 1 (``augmentation_graph(n, 2)`` with the two views' rows
+    interleaved); with several positives the paper's form asks each positive to be
+    likely, the book's only their sum, and by Jensen's inequality
+    :math:`\mathcal L_{\text{paper}} \ge \mathcal L_{\text{book}}` for a 0/1 G.
+    In nats, computed with ``logsumexp``.
 
     Args:
         Z: Representation, shape (N, K), N >= 2.
@@ -952,6 +969,7 @@ def simclr_graph_loss(Z: Tensor, G: Tensor, *, tau: float) -> Tensor:
             every sample with at least one positive; cast to ``Z``'s dtype and
             device.
         tau: Temperature, > 0.
+        form: ``"paper"`` (default) or ``"book"``, see above.
 
     Returns:
         Scalar tensor on the device and dtype of ``Z``, in nats.
@@ -960,10 +978,11 @@ def simclr_graph_loss(Z: Tensor, G: Tensor, *, tau: float) -> Tensor:
         TypeError: If ``Z`` or ``G`` is not a floating-point tensor or ``tau``
             not a number.
         ValueError: If the shapes do not match, ``G`` is not a valid graph or has
-            an isolated sample, or ``tau`` is not > 0.
+            an isolated sample, ``tau`` is not > 0, or ``form`` is unknown.
     """
     check_batch(Z, name="Z", min_rows=2)
     check_positive(tau, name="tau")
+    check_choice(form, name="form", choices=("paper", "book"))
     _check_graph(G, n=Z.shape[0], full=False)
     G = G.to(Z)
     deg = _check_positive_degrees(G)  # (N,)
@@ -972,9 +991,12 @@ def simclr_graph_loss(Z: Tensor, G: Tensor, *, tau: float) -> Tensor:
     logits = u @ u.T / tau  # (N, N)
     self_pairs = torch.eye(n, dtype=torch.bool, device=Z.device)
     logits = logits.masked_fill(self_pairs, -math.inf)  # k != i
+    log_all = torch.logsumexp(logits, dim=1, keepdim=True)  # (N, 1)
+    if form == "paper":
+        log_prob = (logits - log_all).masked_fill(self_pairs, 0.0)  # (N, N)
+        return -(G * log_prob).sum(dim=1).mean()
     log_positive = torch.logsumexp(logits + G.log(), dim=1) - deg.log()  # (N,)
-    log_all = torch.logsumexp(logits, dim=1)  # (N,)
-    return (log_all - log_positive).mean()
+    return (log_all.squeeze(1) - log_positive).mean()
 
 
 def spectral_contrastive_loss(Z: Tensor, G: Tensor) -> Tensor:
@@ -1292,3 +1314,545 @@ def whitened_invariance(
     value = (W * (L @ W)).sum() / n
     bound = _centred_eigh(L)[0][:r].sum()
     return value, bound, r
+
+
+# --- 1_vicreg_is_laplacian_eigenmaps -----------------------------------------------
+
+
+def variance_spectrum(Z: Tensor) -> Tensor:
+    r"""Variances of a representation along its principal directions.
+
+    .. math::
+        \operatorname{eig}\bigl(C(Z)\bigr),\qquad C(Z) = Z^\top H Z / N
+
+    in descending order: for the optimum of the book's (S3) / (S4) these are the
+    :math:`t_k` of ``vicreg_closed_form``, whatever rotation :math:`R \in O(K)` of
+    (S2) or offset the optimiser lands on, since both leave the spectrum of the
+    (biased) covariance unchanged [balestriero2022contrastive, arXiv:2205.11508v3].
+    The number of entries above a small tolerance is the rank of the centred Z.
+
+    Args:
+        Z: Representation, shape (N, K), N >= 2.
+
+    Returns:
+        The K variances, shape (K,), descending, clamped at 0 (rounding can give
+        -1e-17 for a collapsed direction), float64 on ``Z``'s device (the CPU for
+        MPS).
+
+    Raises:
+        TypeError: If ``Z`` is not a floating-point tensor.
+        ValueError: If ``Z`` is not 2-D with N >= 2 rows.
+    """
+    check_batch(Z, name="Z", min_rows=2)
+    z = _f64(Z)
+    centred = z - z.mean(dim=0)  # (N, K) = H Z
+    C = centred.T @ centred / z.shape[0]  # (K, K), biased
+    return torch.linalg.eigvalsh(C).flip(0).clamp(min=0)
+
+
+def vicreg_fit_report(
+    Z: Tensor,
+    G: Tensor,
+    *,
+    alpha: float,
+    beta: float = 1.0,
+    mu: float = 1.0,
+    variant: str = "frobenius",
+    degree_scale: bool = False,
+    tol: float = 1e-3,
+) -> dict[str, Tensor | int | float]:
+    r"""Compare a fitted free representation with the closed form (S3) / (S4).
+
+    With :math:`t` the variances of ``vicreg_closed_form(G, K, ...)`` (the book's
+    (S3) for ``variant="frobenius"``, (S4) for ``"hinge"``) and :math:`\hat t`
+    those of Z (``variance_spectrum``), both descending, the report gives
+
+    - ``t_learned`` :math:`\hat t` and ``t_predicted`` :math:`t`, shape (K,);
+    - ``max_error`` :math:`\max_k |\hat t_k - t_k|`;
+    - ``rank`` :math:`\#\{k : \hat t_k > \text{tol}\}` and ``rank_predicted``
+      :math:`r = \#\{k : t_k > \text{tol}\}`; in the Frobenius variant, with
+      ``tol`` below the smallest non-zero :math:`t_k`, :math:`r = \#\{k \le K :
+      \lambda_{k+1} < 2\beta/\alpha\}` (with ``degree_scale``, of L / mean degree);
+    - ``cosines``: the cosines of the principal angles, shape (r,), between the
+      top-r principal directions of the centred Z and the r closed-form
+      directions with :math:`t_k > \text{tol}` (eigenvectors of L), so that a
+      collapsed direction, which carries no direction, is left out. All 1 when Z
+      spans the predicted subspace.
+
+    Book's derivation and check, for [balestriero2022contrastive,
+    arXiv:2205.11508v3]. Where L has a repeated eigenvalue inside the kept
+    directions' cut (e.g. the zero eigenvalues of an augmentation graph), the
+    closed form picks one basis of an eigenspace of which any subspace is
+    optimal: low cosines there mean non-uniqueness, not failure; compare with
+    the whole eigenspace through ``principal_angles``.
+
+    Args:
+        Z: Fitted representation, shape (N, K), N >= 2, K <= N - 1.
+        G: Relation graph, shape (N, N), symmetric, non-negative, zero diagonal.
+        alpha: Invariance weight, >= 0.
+        beta: Weight of the Frobenius term, > 0.
+        mu: Variance (hinge) weight, > 0.
+        variant: ``"frobenius"`` (default) or ``"hinge"``.
+        degree_scale: Use L / mean degree, as ``graph_laplacian``.
+        tol: Variance below which a direction counts as collapsed, > 0.
+
+    Returns:
+        A dict with keys ``t_learned``, ``t_predicted``, ``cosines`` (float64
+        tensors on ``G``'s device, the CPU for MPS), ``max_error`` (float),
+        ``rank`` and ``rank_predicted`` (int).
+
+    Raises:
+        TypeError: If ``Z`` or ``G`` is not a floating-point tensor, or a
+            hyperparameter has the wrong type.
+        ValueError: If the shapes do not match, ``G`` is not a valid graph, or a
+            hyperparameter or ``variant`` is out of range.
+    """
+    check_batch(Z, name="Z", min_rows=2)
+    tol = check_positive(tol, name="tol")
+    G = _check_graph(G, n=Z.shape[0])
+    n, k = Z.shape
+    Z_star, t = vicreg_closed_form(
+        G,
+        k,
+        alpha=alpha,
+        beta=beta,
+        mu=mu,
+        variant=variant,
+        degree_scale=degree_scale,
+    )  # (N, K), (K,) in the order of ascending lambda
+    order = t.argsort(descending=True, stable=True)
+    t_predicted = t[order]
+    t_learned = variance_spectrum(Z).to(t.device)
+    z = _f64(Z).to(t.device)
+    U = torch.linalg.svd(z - z.mean(dim=0), full_matrices=False).U  # (N, K)
+    kept = order[t_predicted > tol]  # closed-form columns that do not collapse
+    r = kept.numel()
+    return {
+        "t_learned": t_learned,
+        "t_predicted": t_predicted,
+        "max_error": (t_learned - t_predicted).abs().max().item(),
+        "rank": int((t_learned > tol).sum().item()),
+        "rank_predicted": r,
+        "cosines": principal_angles(U[:, :r], Z_star[:, kept])
+        if r > 0
+        else t.new_zeros(0),
+    }
+
+
+# --- 2_linear_regime_and_graphs ------------------------------------------------------
+
+SWEEP_ALPHAS = (0.01, 0.1, 0.3, 1.0, 2.0, 3.0, 5.0)
+SWEEP_HINGE_ALPHAS = (0.1, 1.0, 5.0)
+SWEEP_LABELS = (1, 2, 3, 5, 10, 20, 50)
+SWEEP_GRAPHS = ("aligned", "misaligned")
+SWEEP_OTHERS = ("raw", "Barlow Twins", "SimCLR spectral")
+
+
+def linear_eigenvalues(
+    x: Tensor,
+    G: Tensor,
+    K: int,
+    *,
+    degree_scale: bool = False,
+    ridge: float = 0.0,
+) -> Tensor:
+    r"""The bottom-K generalised eigenvalues of the book's (S5).
+
+    .. math::
+        M w_k = \lambda_k \Sigma w_k,\qquad
+        \lambda_k = \frac{w_k^\top M w_k}{w_k^\top \Sigma w_k}
+        = \frac{\operatorname{Tr}(z_k^\top L z_k)}{N\, C(z_k)} \tag{S5}
+
+    computed from the hard-constraint solution of ``vicreg_linear_closed_form``
+    (:math:`W^\top \Sigma W = I`) as :math:`\operatorname{diag}(W^\top M W)`: how
+    much positives disagree along each direction, per unit variance. (S3) and (S4)
+    turn them into variances; ``2 beta / alpha`` is the Frobenius variant's
+    collapse threshold. Book's derivation, for [balestriero2022contrastive,
+    arXiv:2205.11508v3].
+
+    Args:
+        x: Features, shape (N, D), N >= 2.
+        G: Relation graph, shape (N, N), symmetric, non-negative, zero diagonal.
+        K: Number of eigenvalues, an int in [1, D].
+        degree_scale: Use L / mean degree, as ``graph_laplacian``.
+        ridge: Added to the diagonal of :math:`\Sigma`, >= 0.
+
+    Returns:
+        :math:`\lambda_1 \le \dots \le \lambda_K`, shape (K,), float64 on ``x``'s
+        device.
+
+    Raises:
+        TypeError, ValueError: As ``vicreg_linear_closed_form``.
+    """
+    W, _ = vicreg_linear_closed_form(
+        x, G, K, degree_scale=degree_scale, ridge=ridge
+    )  # (D, K), W^T Sigma W = I
+    x = _f64(x)
+    L = graph_laplacian(_f64(G).to(x.device), degree_scale=degree_scale)  # (N, N)
+    Z = (x - x.mean(dim=0)) @ W  # (N, K)
+    return (Z * (L @ Z)).sum(dim=0) / x.shape[0]  # diag(W^T M W)
+
+
+def vicreg_linear_hinge_closed_form(
+    x: Tensor,
+    G: Tensor,
+    K: int,
+    *,
+    alpha: float,
+    mu: float = 1.0,
+    degree_scale: bool = False,
+    ridge: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    r"""Optimal linear VICReg, hinge variant: (S5)'s directions, (S4)'s variances.
+
+    .. math::
+        W^\star = \Sigma^{-1/2} V_K \operatorname{diag}(\sqrt{t_k}),\qquad
+        t_k = \min\Bigl(1,\ \Bigl(\frac{\mu}{2 \alpha \lambda_k}\Bigr)^2\Bigr)
+        \tag{S4}
+
+    with :math:`(\lambda_k, V_K)` as in ``vicreg_linear_closed_form`` (the
+    bottom-K eigenpairs of :math:`\Sigma^{-1/2} M \Sigma^{-1/2}`), assuming a
+    covariance weight large enough to decorrelate the outputs: the minimiser of
+    :math:`\alpha \operatorname{Tr}(W^\top M W) + \mu \sum_k (1 - \sqrt{C_{kk}})^+`
+    over decorrelated :math:`C = W^\top \Sigma W`, direction by direction. The
+    hinge shrinks directions but never zeroes them (rank K), unlike the Frobenius
+    variant (S3). Book's derivation, for [balestriero2022contrastive,
+    arXiv:2205.11508v3]; the free-Z form is ``vicreg_closed_form(...,
+    variant="hinge")``.
+
+    Args:
+        x: Features, shape (N, D), N >= 2.
+        G: Relation graph, shape (N, N), symmetric, non-negative, zero diagonal.
+        K: Embedding dimension, an int in [1, D].
+        alpha: Invariance weight, >= 0 (0: t = 1, the whitened directions).
+        mu: Variance (hinge) weight, > 0.
+        degree_scale: Use L / mean degree, as ``graph_laplacian``.
+        ridge: Added to the diagonal of :math:`\Sigma`, >= 0.
+
+    Returns:
+        ``(W, t)``: W of shape (D, K) with :math:`W^\top \Sigma W =
+        \mathrm{diag}(t)`, and t of shape (K,), float64 on ``x``'s device.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If a hyperparameter is out of range, or as
+            ``vicreg_linear_closed_form``.
+    """
+    alpha = check_positive(alpha, name="alpha", strict=False)
+    mu = check_positive(mu, name="mu")
+    W, _ = vicreg_linear_closed_form(x, G, K, degree_scale=degree_scale, ridge=ridge)
+    lambd = linear_eigenvalues(x, G, K, degree_scale=degree_scale, ridge=ridge)
+    t = _variances(lambd, alpha=alpha, beta=1.0, mu=mu, variant="hinge")  # (K,)
+    return W * t.sqrt(), t
+
+
+def digits_pool(
+    seed: int, *, pool_size: int = 1000, test_size: int = 797
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The digits of chapter 01's linear sweep: a random pool and a test part.
+
+    scikit-learn's ``load_digits`` divided by 16, split with
+    ``train_test_split(train_size=pool_size, test_size=test_size,
+    stratify=y, random_state=seed)``: the pool is the unlabelled set the graphs
+    and closed forms see (and the probe draws its few labels from); the test part
+    is never seen before the probe's evaluation.
+
+    Args:
+        seed: Seed of the split, an int >= 0.
+        pool_size: Images in the pool, an int in [10, 1797 - test_size].
+        test_size: Images in the test part, an int >= 10.
+
+    Returns:
+        ``(x_pool, y_pool, x_test, y_test)``: pixels of shape (n, 64), float32
+        in [0, 1], and int64 labels, on the CPU.
+
+    Raises:
+        TypeError: If an argument is not an int.
+        ValueError: If the sizes are out of range.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    check_int(seed, name="seed", minimum=0)
+    check_int(test_size, name="test_size", minimum=10)
+    check_int(pool_size, name="pool_size", minimum=10)
+    if pool_size + test_size > 1797:
+        raise ValueError(
+            f"pool_size: expected an int <= 1797 - test_size = {1797 - test_size}, "
+            f"got {pool_size}"
+        )
+    x, y = load_digits(return_X_y=True)
+    x_pool, x_test, y_pool, y_test = train_test_split(
+        x / 16.0,
+        y,
+        train_size=pool_size,
+        test_size=test_size,
+        stratify=y,
+        random_state=seed,
+    )
+    return (
+        torch.as_tensor(x_pool, dtype=torch.float32),
+        torch.as_tensor(y_pool, dtype=torch.int64),
+        torch.as_tensor(x_test, dtype=torch.float32),
+        torch.as_tensor(y_test, dtype=torch.int64),
+    )
+
+
+def pca_coordinates(
+    x_pool: Tensor, x_test: Tensor, *, n_components: int = 40
+) -> tuple[Tensor, Tensor, object]:
+    r"""Principal-component coordinates, fitted on the pool (``sklearn`` ``PCA``).
+
+    Needed before (S5) on raw digits: always-zero pixels make :math:`\Sigma`
+    singular and create spurious perfectly invariant directions (chapter 01,
+    Pitfalls). ``PCA(n_components, svd_solver="full")`` is fitted on ``x_pool``,
+    then both parts are projected (centred with the pool's mean, not whitened).
+
+    Args:
+        x_pool: Pool features, shape (N, D).
+        x_test: Test features, shape (M, D).
+        n_components: Number of components, an int in [1, min(N, D)].
+
+    Returns:
+        ``(f_pool, f_test, pca)``: coordinates of shapes (N, n_components) and
+        (M, n_components), float64 on the CPU, and the fitted
+        ``sklearn.decomposition.PCA`` (its ``transform`` maps other images, e.g.
+        augmented views, to the same coordinates).
+
+    Raises:
+        TypeError: If a feature tensor is not floating point.
+        ValueError: If the shapes do not match or ``n_components`` is out of range.
+    """
+    from sklearn.decomposition import PCA
+
+    check_batch(x_pool, name="x_pool", min_rows=2)
+    check_batch(x_test, name="x_test")
+    if x_pool.shape[1] != x_test.shape[1]:
+        raise ValueError(
+            "x_pool and x_test: expected the same number of features, got "
+            f"{x_pool.shape[1]} and {x_test.shape[1]}"
+        )
+    check_int(n_components, name="n_components", minimum=1)
+    if n_components > min(x_pool.shape):
+        raise ValueError(
+            f"n_components: expected an int <= {min(x_pool.shape)}, got {n_components}"
+        )
+    pool = x_pool.detach().to("cpu", torch.float64).numpy()
+    pca = PCA(n_components=n_components, svd_solver="full").fit(pool)
+    test = x_test.detach().to("cpu", torch.float64).numpy()
+    return (
+        torch.as_tensor(pca.transform(pool)),
+        torch.as_tensor(pca.transform(test)),
+        pca,
+    )
+
+
+def sweep_representations(
+    x: Tensor,
+    G: Tensor,
+    *,
+    K: int = 32,
+    alphas: tuple[float, ...] = SWEEP_ALPHAS,
+    hinge_alphas: tuple[float, ...] = SWEEP_HINGE_ALPHAS,
+    others: tuple[str, ...] = SWEEP_OTHERS,
+    beta: float = 1.0,
+    mu: float = 1.0,
+) -> dict[str, Tensor]:
+    r"""The linear maps W of chapter 01's design-guidance sweep (Claim 6), by name.
+
+    All closed forms on the pool features ``x`` with the Laplacian divided by its
+    mean degree (chapter 01, Pitfalls), features ``x @ W``:
+
+    - ``"VICReg α=a"``: Frobenius variant (S3), ``vicreg_linear_closed_form``;
+    - ``"VICReg hinge α=a"``: hinge variant (S4) with ``mu``,
+      ``vicreg_linear_hinge_closed_form``;
+    - ``"Barlow Twins"``: ``barlow_twins_linear_closed_form`` (whitened top-K
+      canonical directions; the book's reading, unverified);
+    - ``"SimCLR spectral"``: ``spectral_contrastive_linear_closed_form``
+      (HaoChen et al.'s loss, the book's linear reading of SimCLR);
+    - ``"raw"``: the identity (D, D), the features themselves.
+
+    The names format ``a`` with ``:g`` (``"VICReg α=0.1"``). Book's derivations,
+    for [balestriero2022contrastive, arXiv:2205.11508v3].
+
+    Args:
+        x: Pool features, shape (N, D), e.g. ``pca_coordinates``'s.
+        G: Relation graph on the pool, shape (N, N).
+        K: Embedding dimension, an int in [1, D].
+        alphas: Invariance weights of the Frobenius variant, each >= 0.
+        hinge_alphas: Invariance weights of the hinge variant, each >= 0.
+        others: Any of ``"raw"``, ``"Barlow Twins"``, ``"SimCLR spectral"``.
+        beta: Frobenius weight of (S3), > 0.
+        mu: Hinge weight of (S4), > 0.
+
+    Returns:
+        Name to W, float64, shape (D, K) (the identity for ``"raw"``), in the
+        order: raw, Frobenius, hinge, Barlow Twins, SimCLR.
+
+    Raises:
+        ValueError: If a name in ``others`` is unknown, or as the closed forms.
+    """
+    for name in others:
+        check_choice(name, name="others", choices=SWEEP_OTHERS)
+    x = _f64(x)
+    out: dict[str, Tensor] = {}
+    if "raw" in others:
+        out["raw"] = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    for a in alphas:
+        out[f"VICReg α={a:g}"] = vicreg_linear_closed_form(
+            x, G, K, alpha=a, beta=beta, degree_scale=True
+        )[0]
+    for a in hinge_alphas:
+        out[f"VICReg hinge α={a:g}"] = vicreg_linear_hinge_closed_form(
+            x, G, K, alpha=a, mu=mu, degree_scale=True
+        )[0]
+    if "Barlow Twins" in others:
+        out["Barlow Twins"] = barlow_twins_linear_closed_form(x, G, K)
+    if "SimCLR spectral" in others:
+        out["SimCLR spectral"] = spectral_contrastive_linear_closed_form(x, G, K)[0]
+    return out
+
+
+def probe_sweep(
+    features: dict[str, tuple[Tensor, Tensor]],
+    y_train: Tensor,
+    y_test: Tensor,
+    *,
+    labels_per_class: tuple[int, ...] = SWEEP_LABELS,
+    draws: int = 2,
+    standardize: bool = False,
+    c: float = 1.0,
+    seed: int = 0,
+) -> dict[str, Tensor]:
+    """Few-label linear-probe accuracy of several representations, paired.
+
+    ``probes.linear_probe`` (multinomial logistic regression, inverse
+    regularisation ``c``) for every representation and labels-per-class budget,
+    ``draws`` labelled subsets each, drawn from a generator seeded with ``seed``
+    afresh for every representation and budget: all representations see the same
+    labelled examples, so their differences are paired. ``standardize=False`` (the
+    default of chapter 01's sweep) probes the features as they are, so the scale a
+    method gives each direction counts; ``True`` standardises them first, which
+    undoes any per-direction scaling.
+
+    Args:
+        features: Name to ``(f_train, f_test)``, shapes (n, H) and (m, H).
+        y_train: Labels of the training (pool) part, shape (n,).
+        y_test: Labels of the test part, shape (m,).
+        labels_per_class: Budgets, each an int >= 1.
+        draws: Labelled subsets per budget, an int >= 1.
+        standardize: Standardise the features (with the labelled subset's
+            statistics) before the probe.
+        c: Inverse regularisation strength, > 0 (scikit-learn's ``C``).
+        seed: Seed of the labelled subsets, an int >= 0.
+
+    Returns:
+        Name to test accuracies, shape (len(labels_per_class),), float64
+        fractions in [0, 1].
+
+    Raises:
+        TypeError, ValueError: If an argument is out of range, or as
+            ``probes.linear_probe``.
+    """
+    from dltheory import probes
+
+    check_int(seed, name="seed", minimum=0)
+    for n in labels_per_class:
+        check_int(n, name="labels_per_class", minimum=1)
+    out = {}
+    for name, (f_train, f_test) in features.items():
+        accuracies = [
+            probes.linear_probe(
+                f_train,
+                y_train,
+                f_test,
+                y_test,
+                labels_per_class=n,
+                draws=draws,
+                c=c,
+                standardize=standardize,
+                generator=torch.Generator().manual_seed(seed),
+            )
+            for n in labels_per_class
+        ]
+        out[name] = torch.tensor(accuracies, dtype=torch.float64)
+    return out
+
+
+def design_sweep(
+    seed: int,
+    *,
+    graph: str = "aligned",
+    pool_size: int = 1000,
+    n_components: int = 40,
+    partners: int = 5,
+    K: int = 32,
+    alphas: tuple[float, ...] = SWEEP_ALPHAS,
+    hinge_alphas: tuple[float, ...] = SWEEP_HINGE_ALPHAS,
+    others: tuple[str, ...] = SWEEP_OTHERS,
+    labels_per_class: tuple[int, ...] = SWEEP_LABELS,
+    draws: int = 2,
+    standardize: bool = False,
+) -> dict:
+    r"""One seed and graph of chapter 01's design-guidance sweep (Claim 6).
+
+    The setting of [balestriero2022contrastive, arXiv:2205.11508v3]'s design
+    guidance as the book tests it in the linear regime: ``digits_pool(seed,
+    pool_size)``, ``pca_coordinates`` (``n_components``, fitted on the pool),
+    the graph on the pool (``"aligned"``: ``label_graph`` with ``partners``
+    random same-class partners; ``"misaligned"``: ``misaligned_graph``, partners
+    from one random other class; both drawn with ``manual_seed(seed)``), the
+    closed forms of ``sweep_representations`` (L divided by its mean degree,
+    :math:`\beta = \mu = 1`), and ``probe_sweep`` with labelled subsets seeded by
+    ``seed``.
+
+    Args:
+        seed: Seed of the split, the graph and the labelled subsets, an int >= 0.
+        graph: ``"aligned"`` or ``"misaligned"``.
+        pool_size: Images in the pool (the test part has 797).
+        n_components: Principal components kept.
+        partners: Partners per sample in the graph.
+        K: Embedding dimension of the closed forms.
+        alphas: Frobenius invariance weights.
+        hinge_alphas: Hinge invariance weights.
+        others: Any of ``"raw"``, ``"Barlow Twins"``, ``"SimCLR spectral"``.
+        labels_per_class: Budgets of the probe.
+        draws: Labelled subsets per budget.
+        standardize: Standardise the features before the probe (default: as is).
+
+    Returns:
+        A dict with ``"accuracy"`` (name to accuracies, shape
+        (len(labels_per_class),)), ``"rank"`` (name to the rank of the pool
+        features, an int), ``"labels_per_class"`` and ``"graph"``.
+
+    Raises:
+        TypeError, ValueError: If an argument is out of range.
+    """
+    check_choice(graph, name="graph", choices=SWEEP_GRAPHS)
+    x_pool, y_pool, x_test, y_test = digits_pool(seed, pool_size=pool_size)
+    f_pool, f_test, _ = pca_coordinates(x_pool, x_test, n_components=n_components)
+    make = label_graph if graph == "aligned" else misaligned_graph
+    G = make(y_pool, partners=partners, generator=torch.Generator().manual_seed(seed))
+    weights = sweep_representations(
+        f_pool, G, K=K, alphas=alphas, hinge_alphas=hinge_alphas, others=others
+    )
+    features = {name: (f_pool @ W, f_test @ W) for name, W in weights.items()}
+    accuracy = probe_sweep(
+        features,
+        y_pool,
+        y_test,
+        labels_per_class=labels_per_class,
+        draws=draws,
+        standardize=standardize,
+        seed=seed,
+    )
+    rank = {
+        name: int(torch.linalg.matrix_rank(f).item())
+        for name, (f, _) in features.items()
+    }
+    return {
+        "accuracy": accuracy,
+        "rank": rank,
+        "labels_per_class": tuple(labels_per_class),
+        "graph": graph,
+    }

@@ -394,7 +394,26 @@ def test_simclr_graph_loss_matches_s6_as_written():
         pos = sum(G[i, j] * torch.exp(s[i, j]) for j in range(7) if j != i)
         den = sum(torch.exp(s[i, k]) for k in range(7) if k != i)
         total = total - torch.log(pos / G[i].sum() / den)
+    assert_close(spectral.simclr_graph_loss(Z, G, tau=0.5, form="book"), total / 7)
+
+
+def test_simclr_graph_loss_matches_the_papers_cross_entropy_as_written():
+    # -1/N sum_ij G_ij log G_hat(Z)_ij, G_hat row-softmax of cos / tau over k != i.
+    G = _random_graph(7, seed=23)
+    Z = _randn(7, 3, seed=24)
+    u = Z / Z.norm(dim=1, keepdim=True)
+    s = u @ u.T / 0.5
+    total = 0.0
+    for i in range(7):
+        den = sum(torch.exp(s[i, k]) for k in range(7) if k != i)
+        for j in range(7):
+            if j != i:
+                total = total - G[i, j] * torch.log(torch.exp(s[i, j]) / den)
     assert_close(spectral.simclr_graph_loss(Z, G, tau=0.5), total / 7)
+    # Jensen: the paper's form is never below the book's (S6) on a 0/1 graph.
+    binary = (G > 0).to(G)
+    paper = spectral.simclr_graph_loss(Z, binary, tau=0.5)
+    assert paper >= spectral.simclr_graph_loss(Z, binary, tau=0.5, form="book")
 
 
 def test_spectral_contrastive_loss_is_frobenius_distance_to_normalised_affinity():
