@@ -60,8 +60,12 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.model_selection import train_test_split
 from torch import Tensor
 
+from dltheory import probes
 from dltheory._checks import (
     check_batch,
     check_choice,
@@ -1570,9 +1574,6 @@ def digits_pool(
         TypeError: If an argument is not an int.
         ValueError: If the sizes are out of range.
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
     check_int(seed, name="seed", minimum=0)
     check_int(test_size, name="test_size", minimum=10)
     check_int(pool_size, name="pool_size", minimum=10)
@@ -1623,8 +1624,6 @@ def pca_coordinates(
         TypeError: If a feature tensor is not floating point.
         ValueError: If the shapes do not match or ``n_components`` is out of range.
     """
-    from sklearn.decomposition import PCA
-
     check_batch(x_pool, name="x_pool", min_rows=2)
     check_batch(x_test, name="x_test")
     if x_pool.shape[1] != x_test.shape[1]:
@@ -1754,8 +1753,6 @@ def probe_sweep(
         TypeError, ValueError: If an argument is out of range, or as
             ``probes.linear_probe``.
     """
-    from dltheory import probes
-
     check_int(seed, name="seed", minimum=0)
     for n in labels_per_class:
         check_int(n, name="labels_per_class", minimum=1)
