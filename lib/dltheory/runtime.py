@@ -73,6 +73,11 @@ def device() -> torch.device:
     return torch.device(requested)
 
 
+def is_cuda(dev: torch.device) -> bool:
+    """Whether ``dev`` is a CUDA GPU (what NCCL, SyncBatchNorm and DDP ids need)."""
+    return dev.type == "cuda"
+
+
 def init_distributed() -> bool:
     """Join the process group when launched by ``torchrun`` with several processes.
 
@@ -90,7 +95,7 @@ def init_distributed() -> bool:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     if not dist.is_initialized():
-        on_gpu = device().type == "cuda"
+        on_gpu = is_cuda(device())
         if on_gpu:
             torch.cuda.set_device(device())
         dist.init_process_group("nccl" if on_gpu else "gloo")

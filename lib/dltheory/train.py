@@ -144,10 +144,10 @@ def train_ssl(
     x = x.to(device)
     net: nn.Module = model
     if world > 1:
-        if device.type == "cuda":
+        if runtime.is_cuda(device):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            model, device_ids=[device.index] if runtime.is_cuda(device) else None
         )
     opt = _optimizer(
         net.parameters(), optimizer=optimizer, lr=lr, weight_decay=weight_decay

@@ -106,3 +106,9 @@ def test_device_takes_the_gpu_of_the_local_rank(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert runtime.device() == torch.device("cuda", 1)
+
+
+def test_is_cuda_tells_gpus_from_other_devices():
+    assert runtime.is_cuda(torch.device("cuda", 1))
+    assert not runtime.is_cuda(torch.device("cpu"))
+    assert not runtime.is_cuda(torch.device("mps"))
