@@ -57,6 +57,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -65,7 +66,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 
-from dltheory import probes
+from dltheory import augment, probes
 from dltheory._checks import (
     check_batch,
     check_choice,
@@ -1644,6 +1645,64 @@ def pca_coordinates(
         torch.as_tensor(pca.transform(test)),
         pca,
     )
+
+
+def graph_representations(
+    seed: int,
+    *,
+    alphas: tuple[float, ...] = (3.0,),
+    augmentation: bool = False,
+    partners: int = 5,
+    K: int = 32,
+) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]:
+    r"""The linear VICReg maps of chapter 01's claim 5 for one seed, by name.
+
+    On ``digits_pool(seed)`` projected on 40 principal components: the identity
+    (``"raw PCA-40"``), the hard-constrained (S5) maps of the aligned graph
+    (``partners`` random same-class partners) and of the misaligned graph
+    (partners from a random other class), the Frobenius maps of the aligned graph
+    with the Laplacian divided by its mean degree at each invariance weight in
+    ``alphas`` (``"aligned α=3"``, ...), and with ``augmentation`` the map of the
+    augmentation graph of two views per image, each shifted by up to one pixel
+    (``augment.random_affine`` without rotation or scaling). One generator seeded
+    with ``seed`` draws the graphs, then the shifts. The book's own construction
+    [balestriero2022contrastive, arXiv:2205.11508v3].
+
+    Args:
+        seed: Seed of the pool split, the graphs and the shifts, an int >= 0.
+        alphas: Invariance weights of the Frobenius maps.
+        augmentation: Also fit the augmentation graph.
+        partners: Partners per sample of the aligned and misaligned graphs.
+        K: Output dimension of every map.
+
+    Returns:
+        The maps ``W`` of shape (40, K) (the identity is (40, 40)) by name, and the
+        split ``(f_pool, y_pool, f_test, y_test)`` in PCA coordinates (float64).
+    """
+    x_pool, y_pool, x_test, y_test = digits_pool(seed)
+    f_pool, f_test, pca = pca_coordinates(x_pool, x_test)  # (n, 40), float64
+    gen = torch.Generator().manual_seed(seed)
+    aligned = label_graph(y_pool, partners=partners, generator=gen)
+    misaligned = misaligned_graph(y_pool, partners=partners, generator=gen)
+    maps = {
+        "raw PCA-40": torch.eye(f_pool.shape[1], dtype=torch.float64),
+        "aligned": vicreg_linear_closed_form(f_pool, aligned, K)[0],
+        "misaligned": vicreg_linear_closed_form(f_pool, misaligned, K)[0],
+    }
+    if augmentation:
+        images = x_pool.reshape(-1, 1, 8, 8)
+        shift = partial(
+            augment.random_affine, max_degrees=0.0, max_scale=0.0, generator=gen
+        )
+        views = torch.stack([shift(images), shift(images)], dim=1).reshape(-1, 64)
+        f_views = torch.as_tensor(pca.transform(views.double().numpy()))  # (2n, 40)
+        graph = augmentation_graph(len(y_pool), 2)
+        maps["augmentation"] = vicreg_linear_closed_form(f_views, graph, K)[0]
+    for alpha in alphas:
+        maps[f"aligned α={alpha:g}"] = vicreg_linear_closed_form(
+            f_pool, aligned, K, alpha=alpha, degree_scale=True
+        )[0]
+    return maps, (f_pool, y_pool, f_test, y_test)
 
 
 def sweep_representations(

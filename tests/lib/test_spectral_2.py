@@ -258,3 +258,25 @@ def test_design_sweep_returns_accuracies_and_ranks():
 def test_design_sweep_rejects_unknown_graphs():
     with pytest.raises(ValueError, match="graph"):
         spectral.design_sweep(0, graph="augmentation")
+
+
+def test_graph_representations_names_the_maps_of_claim_5():
+    maps, (f_pool, y_pool, f_test, y_test) = spectral.graph_representations(
+        0, alphas=(3.0, 20.0)
+    )
+    assert list(maps) == [
+        "raw PCA-40",
+        "aligned",
+        "misaligned",
+        "aligned α=3",
+        "aligned α=20",
+    ]
+    assert_close(maps["raw PCA-40"], torch.eye(40, dtype=F64))
+    assert maps["aligned"].shape == (40, 32)
+    # Hard constraints: the pool's representation has identity covariance.
+    z = f_pool @ maps["aligned"]
+    cov = torch.cov(z.T, correction=0)
+    assert_close(cov, torch.eye(32, dtype=F64), rtol=0, atol=1e-8)
+    # A very high invariance weight collapses every direction (rank 0).
+    assert int(torch.linalg.matrix_rank(f_pool @ maps["aligned α=20"])) == 0
+    assert f_test.shape == (797, 40)

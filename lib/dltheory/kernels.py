@@ -1,0 +1,584 @@
+r"""Joint-embedding SSL in the kernel regime: base kernels and induced kernels.
+
+Chapter 02 (kernel SSL) follows [kiani2022kernel, arXiv:2209.14884]: the encoder is
+a linear map W on the feature space H of a fixed kernel, :math:`f(x) = W\phi(x)`,
+and the optimal representation of a contrastive or a non-contrastive loss can be
+written with kernel evaluations and the augmentation graph only; its inner product
+is the *induced kernel*. This module holds the base kernels (``rbf_kernel``,
+``polynomial_kernel``, ``random_fourier_features``), the augmentation adjacency
+(``augmentation_adjacency``, ``laplacian``), the kernel-PCA baseline
+(``kernel_pca``) and the closed-form optima as an estimator, ``InducedKernel``.
+
+Notation (the chapter's): x_1..x_N are all training views, :math:`K = \Phi^\top
+\Phi` (N, N) the Gram matrix, :math:`k_x = \Phi^\top \phi(x)` (N,), A (N, N) the
+0/1 adjacency with :math:`A_{ij} = 1` iff views i and j share a source (self-loops
+included), :math:`L = \mathrm{diag}(A \mathbb 1) - A`. The representation of m
+points is returned as rows, shape (m, k); the chapter's :math:`Z = C K` is (k, N),
+so ``embedding_`` is :math:`Z^\top`.
+
+Equation labels (K1)-(K6) are **the book's**: the paper's loss definitions,
+theorems and equation numbers were not available, so the losses (K3), (K5) and the
+closed forms (K4), (K6) are the book's own formulation, consistent with what the
+paper's abstract and introduction state (kernel evaluations plus adjacency data
+suffice; augmented pairs correlated, the others decorrelated):
+
+- (K1) representer form :math:`W^\star = C \Phi^\top`, :math:`f(x) = C k_x`:
+  ``InducedKernel.transform``.
+- (K2) induced kernel :math:`k^\star(x, x') = k_x^\top M k_{x'}`, :math:`M =
+  C^\top C`: ``InducedKernel.kernel``.
+- (K3)/(K4) contrastive :math:`\lVert Z^\top Z - A \rVert_F^2`, optimum :math:`M_c
+  = K^{-1} A K^{-1}`: ``InducedKernel(loss="contrastive")``.
+- (K5)/(K6) non-contrastive :math:`\operatorname{tr}(Z L Z^\top) + \mu
+  \operatorname{tr}(Z K^{-1} Z^\top)` s.t. :math:`Z Z^\top = N I_k`:
+  ``InducedKernel(loss="non_contrastive")``.
+
+Numerics: kernels and closed forms run in float64 on the input's device (the CPU
+for MPS, which has no float64) and return float64. :math:`K^{-1}` is always
+:math:`(K + \lambda I)^{-1}` via ``torch.linalg.eigh`` with a ridge
+:math:`\lambda` (chapter Pitfalls: the RBF Gram of digit views has condition
+number about 1e5). Eigenvector signs are fixed (largest-magnitude entry > 0).
+Cost: O(N^2 d) for a Gram matrix, O(N^3) for each eigendecomposition.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from dltheory._checks import (
+    check_batch,
+    check_choice,
+    check_float,
+    check_generator,
+    check_int,
+    check_labels,
+    check_positive,
+)
+from dltheory.spectral import _f64, _fix_signs, _work_device, graph_laplacian
+
+LOSSES = ("contrastive", "non_contrastive")
+
+# Condition number of K + ridge I above which fit warns (closed forms lose digits).
+_ILL_CONDITIONED = 1e12
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _check_pair(x: object, y: object) -> tuple[Tensor, Tensor]:
+    """Check two batches (n, d), (m, d) on one device; return them in float64."""
+    check_batch(x, name="x")
+    check_batch(y, name="y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"x and y: expected the same number of features d, got {x.shape[1]} "
+            f"and {y.shape[1]}"
+        )
+    if x.device != y.device:
+        raise ValueError(
+            f"x and y: expected the same device, got {x.device} and {y.device}"
+        )
+    return _f64(x), _f64(y)
+
+
+def _check_gram(K: object, *, name: str = "K") -> Tensor:
+    check_float(K, name=name)
+    if K.dim() != 2 or K.shape[0] != K.shape[1] or K.shape[0] < 2:
+        raise ValueError(
+            f"{name}: expected a square matrix of shape (N, N) with N >= 2, "
+            f"got {tuple(K.shape)}"
+        )
+    K = _f64(K)
+    asymmetry = (K - K.T).abs().max().item()
+    if asymmetry > 1e-8 * max(1.0, K.abs().max().item()):
+        raise ValueError(
+            f"{name}: expected a symmetric matrix, got max |K - K^T| = {asymmetry:.3g}"
+        )
+    return K
+
+
+def _sq_dists(x: Tensor, y: Tensor) -> Tensor:
+    """Squared Euclidean distances, shape (n, m), clamped at 0 (float64)."""
+    sq = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * x @ y.T  # (n, m)
+    return sq.clamp_min_(0.0)
+
+
+def median_heuristic(x: Tensor) -> float:
+    r"""Median-heuristic RBF bandwidth, :math:`\gamma = 1 / \mathrm{median}_{i<j}
+    \lVert x_i - x_j \rVert^2`.
+
+    The median is over the n(n - 1)/2 squared distances between distinct rows
+    of ``x`` (``torch.median``, the lower median for an even count), in squared
+    input units. Not the chapter's claim setting, which uses :math:`\gamma =
+    1 / (d\, \mathrm{Var}(x))` (pass it explicitly).
+
+    Args:
+        x: Points, shape (n, d), n >= 2.
+
+    Returns:
+        gamma, a Python float > 0, in inverse squared input units.
+
+    Raises:
+        TypeError: If ``x`` is not a floating-point tensor.
+        ValueError: If ``x`` is not (n, d) with n >= 2, or all rows coincide
+            for at least half the pairs (median distance 0).
+    """
+    check_batch(x, name="x", min_rows=2)
+    x = _f64(x)
+    n = x.shape[0]
+    iu = torch.triu_indices(n, n, offset=1, device=x.device)  # (2, n(n-1)/2)
+    med = _sq_dists(x, x)[iu[0], iu[1]].median().item()
+    if med <= 0:
+        raise ValueError(
+            "x: expected distinct points (median squared distance > 0), got a "
+            "median of 0; pass gamma explicitly"
+        )
+    return 1.0 / med
+
+
+# --- base kernels ------------------------------------------------------------------
+
+
+def rbf_kernel(x: Tensor, y: Tensor, *, gamma: float | None = None) -> Tensor:
+    r"""Gaussian (RBF) kernel, the chapter's base kernel [kiani2022kernel,
+    arXiv:2209.14884].
+
+    .. math::
+        k(x, y) = \exp(-\gamma \lVert x - y \rVert^2)
+
+    Squared distances use :math:`\lVert x\rVert^2 + \lVert y\rVert^2 - 2 x^\top
+    y`, clamped at 0 (rounding about 1e-15 relative on the diagonal of k(x, x)).
+
+    Args:
+        x: Points, shape (n, d).
+        y: Points, shape (m, d), on ``x``'s device.
+        gamma: Inverse squared bandwidth, > 0, in inverse squared input units.
+            None: the median heuristic on ``x`` alone (``median_heuristic``),
+            so k(x, y) with gamma=None is not symmetric in its arguments.
+
+    Returns:
+        Gram matrix, shape (n, m), float64 on ``x``'s device (the CPU for MPS).
+
+    Raises:
+        TypeError: If ``x`` or ``y`` is not a floating-point tensor, or
+            ``gamma`` not a number.
+        ValueError: If the shapes or devices disagree, or ``gamma <= 0``.
+    """
+    x, y = _check_pair(x, y)
+    if gamma is None:
+        gamma = median_heuristic(x)
+    gamma = check_positive(gamma, name="gamma")
+    return torch.exp(-gamma * _sq_dists(x, y))  # (n, m)
+
+
+def polynomial_kernel(
+    x: Tensor, y: Tensor, *, degree: int = 2, c: float = 1.0
+) -> Tensor:
+    r"""Inhomogeneous polynomial kernel, a base kernel for the chapter's model.
+
+    .. math::
+        k(x, y) = (x^\top y + c)^{p}
+
+    Args:
+        x: Points, shape (n, d).
+        y: Points, shape (m, d), on ``x``'s device.
+        degree: Degree p, an int >= 1.
+        c: Offset, a number >= 0 (c = 0: homogeneous).
+
+    Returns:
+        Gram matrix, shape (n, m), float64 on ``x``'s device (the CPU for MPS).
+
+    Raises:
+        TypeError: If ``x`` or ``y`` is not a floating-point tensor, ``degree``
+            not an int or ``c`` not a number.
+        ValueError: If the shapes or devices disagree, ``degree < 1`` or ``c < 0``.
+    """
+    x, y = _check_pair(x, y)
+    check_int(degree, name="degree", minimum=1)
+    c = check_positive(c, name="c", strict=False)
+    return (x @ y.T + c) ** degree  # (n, m)
+
+
+def random_fourier_features(
+    x: Tensor,
+    n_features: int,
+    *,
+    gamma: float,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Random Fourier features: an explicit :math:`\phi` with :math:`\phi(x)^\top
+    \phi(y) \approx` ``rbf_kernel(x, y, gamma=gamma)``.
+
+    .. math::
+        \phi(x) = \sqrt{2 / D}\, \cos(\Omega x + b), \quad
+        \Omega_{jl} \sim \mathcal N(0, 2\gamma), \quad b_j \sim U[0, 2\pi)
+
+    (Rahimi and Recht, NeurIPS 2007; Bochner's theorem). The estimate is
+    unbiased, with entrywise error of order :math:`D^{-1/2}`. The chapter uses it
+    to train W directly (Claim 1). :math:`\Omega` (D, d) then b (D,) are drawn
+    in float64 on the CPU from ``generator`` and moved, so a seed gives the same
+    map on every device. Two point sets share a map only if they are embedded in
+    one call (concatenate them) or with generators seeded alike.
+
+    Args:
+        x: Points, shape (n, d).
+        n_features: Number of features D, an int >= 1.
+        gamma: RBF inverse squared bandwidth, > 0.
+        generator: Source of randomness; None uses the global one.
+
+    Returns:
+        Features, shape (n, D), float64 on ``x``'s device (the CPU for MPS).
+
+    Raises:
+        TypeError: If ``x`` is not a floating-point tensor, ``n_features`` not an
+            int, ``gamma`` not a number or ``generator`` not a generator.
+        ValueError: If ``x`` is not (n, d), ``n_features < 1`` or ``gamma <= 0``.
+    """
+    check_batch(x, name="x")
+    check_int(n_features, name="n_features", minimum=1)
+    gamma = check_positive(gamma, name="gamma")
+    check_generator(generator)
+    x = _f64(x)
+    d = x.shape[1]
+    omega = torch.randn(n_features, d, generator=generator, dtype=torch.float64)
+    omega = omega * math.sqrt(2 * gamma)  # (D, d)
+    b = torch.rand(n_features, generator=generator, dtype=torch.float64) * 2 * math.pi
+    omega, b = omega.to(x.device), b.to(x.device)
+    return math.sqrt(2.0 / n_features) * torch.cos(x @ omega.T + b)  # (n, D)
+
+
+# --- augmentation graph ------------------------------------------------------------
+
+
+def augmentation_adjacency(group_ids: Tensor) -> Tensor:
+    r"""Augmentation adjacency of the chapter's notation, self-loops included.
+
+    .. math::
+        A_{ij} = [\,g_i = g_j\,], \qquad A_{ii} = 1
+
+    Views i and j are linked iff they come from the same source image. Unlike
+    ``dltheory.spectral.augmentation_graph`` (chapter 01: zero diagonal, views
+    interleaved by index) the groups may come in any order and have different
+    sizes; for interleaved ids ``arange(n).repeat_interleave(V)`` this is
+    ``spectral.augmentation_graph(n, V) + I``. Keep the self-loops: without them
+    A is indefinite and :math:`M_c` of (K4) is not PSD (chapter Pitfalls).
+
+    Args:
+        group_ids: Source id of each view, integer tensor of shape (N,), N >= 1.
+
+    Returns:
+        A, shape (N, N), float64 0/1 entries, on ``group_ids``' device (the CPU
+        for MPS).
+
+    Raises:
+        TypeError: If ``group_ids`` is not an integer tensor.
+        ValueError: If ``group_ids`` is not of shape (N,) with N >= 1.
+    """
+    check_labels(group_ids, name="group_ids")
+    if group_ids.shape[0] < 1:
+        raise ValueError("group_ids: expected shape (N,) with N >= 1, got (0,)")
+    g = group_ids.to(_work_device(group_ids.device))
+    return (g[:, None] == g[None, :]).to(torch.float64)  # (N, N)
+
+
+def laplacian(A: Tensor) -> Tensor:
+    r"""Graph Laplacian :math:`L = \mathrm{diag}(A\mathbb 1) - A` of an adjacency
+    with self-loops, the chapter's L of (K5).
+
+    Self-loops cancel in D - A, so this is ``spectral.graph_laplacian`` of A
+    with its diagonal removed. For an augmentation adjacency L has one zero
+    eigenvalue per source (Claim 4: the unregularised (K5) is degenerate).
+
+    Args:
+        A: Symmetric non-negative adjacency, shape (N, N), N >= 2; any diagonal.
+
+    Returns:
+        L, shape (N, N), float64 on ``A``'s device (the CPU for MPS).
+
+    Raises:
+        TypeError: If ``A`` is not a floating-point tensor.
+        ValueError: If ``A`` is not square (N >= 2), symmetric and non-negative.
+    """
+    A = _check_gram(A, name="A")
+    G = A - torch.diag(A.diagonal())  # (N, N) zero diagonal
+    return graph_laplacian(G)
+
+
+# --- kernel PCA --------------------------------------------------------------------
+
+
+def kernel_pca(K: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    r"""Kernel PCA on a precomputed Gram matrix, the chapter's baseline.
+
+    .. math::
+        H K H = U \Lambda U^\top, \quad H = I - \mathbb 1 \mathbb 1^\top / N,
+        \qquad \text{training scores } U_k \Lambda_k^{1/2}
+
+    Top-k eigenpairs of the centred Gram matrix, largest first; the scores
+    :math:`U_k \Lambda_k^{1/2}` equal ``sklearn.decomposition.KernelPCA(k,
+    kernel="precomputed").fit_transform(K)`` up to column signs. The chapter's
+    out-of-sample features are :math:`k_x^\top U_k \Lambda_k^{-1/2}` (uncentred).
+
+    Args:
+        K: Symmetric PSD Gram matrix, shape (N, N), N >= 2.
+        k: Number of components, an int in [1, N - 1].
+
+    Returns:
+        U, shape (N, k), orthonormal eigenvectors with fixed signs, and lam,
+        shape (k,), the eigenvalues in descending order; float64 on ``K``'s
+        device (the CPU for MPS).
+
+    Raises:
+        TypeError: If ``K`` is not a floating-point tensor or ``k`` not an int.
+        ValueError: If ``K`` is not square symmetric or ``k`` is out of range.
+    """
+    K = _check_gram(K)
+    n = K.shape[0]
+    check_int(k, name="k", minimum=1)
+    if k > n - 1:
+        raise ValueError(f"k: expected an int <= N - 1 = {n - 1}, got {k}")
+    Kc = K - K.mean(0, keepdim=True)  # (N, N) K H
+    Kc = Kc - Kc.mean(1, keepdim=True)  # (N, N) H K H
+    lam, U = torch.linalg.eigh(Kc)  # ascending
+    lam, U = lam.flip(0)[:k], U.flip(1)[:, :k]  # (k,), (N, k)
+    return _fix_signs(U), lam
+
+
+# --- induced kernel ----------------------------------------------------------------
+
+
+class InducedKernel:
+    r"""Closed-form optimal kernel-regime SSL representation and its induced kernel
+    [kiani2022kernel, arXiv:2209.14884; book's Eqs. (K1)-(K6)].
+
+    Encoder :math:`f(x) = W \phi(x)` with the representer form (K1) :math:`W =
+    C\Phi^\top`, so :math:`f(x) = C k_x` (``transform``) and the induced kernel
+    (K2) is :math:`k^\star(x, x') = k_x^\top C^\top C\, k_{x'}` (``kernel``). With
+    :math:`K_\lambda^{-1} = (K + \lambda I)^{-1}` (``ridge`` :math:`= \lambda`):
+
+    ``loss="contrastive"``, the book's (K3) :math:`\lVert Z^\top Z - A
+    \rVert_F^2`, minimum-norm optimum (K4)
+
+    .. math::
+        C = \Lambda_A^{1/2} U_A^\top K_\lambda^{-1}, \quad
+        M_c = K_\lambda^{-1} A K_\lambda^{-1}, \quad
+        k^\star_c(x_i, x_j) = A_{ij} \text{ at } \lambda = 0 \tag{K4}
+
+    For the group adjacency the eigenvectors of A are the normalised group
+    indicators with eigenvalue the group size V_g, so :math:`\Lambda_A^{1/2}
+    U_A^\top = E^\top` with E (N, G) the 0/1 indicator: coordinate g of f(x) is
+    the sum of the coefficients :math:`K_\lambda^{-1} k_x` over the views of
+    source g. ``k=None`` is full rank (k = G sources, zero loss); k < G keeps the
+    k largest groups (Eckart-Young), which is degenerate when sizes tie (a
+    warning; chapter Claim 4).
+
+    ``loss="non_contrastive"``, the book's (K5) :math:`\operatorname{tr}(Z L
+    Z^\top) + \mu \operatorname{tr}(Z K_\lambda^{-1} Z^\top)` s.t. :math:`Z
+    Z^\top = N I_k`, optimum by Ky Fan (K6)
+
+    .. math::
+        Z^\top = \sqrt N\, [u_1, \dots, u_k], \quad (L + \mu K_\lambda^{-1}) u_j
+        = \nu_j u_j,\ \nu_1 \le \dots \le \nu_k, \quad C = Z K_\lambda^{-1} \tag{K6}
+
+    Both closed forms are the book's own derivation, not the paper's theorems
+    (not found). Departure at :math:`\lambda > 0`: ``transform(x_train)`` is
+    :math:`C K = Z K_\lambda^{-1} K`, not exactly the optimum
+    :math:`Z^\top` stored in ``embedding_`` (relative gap about
+    :math:`\lambda / \lambda_{\min}(K)`).
+
+    Args:
+        loss: ``"contrastive"`` (K4) or ``"non_contrastive"`` (K6).
+        k: Output dimension, an int >= 1, or None (contrastive only: full rank,
+            the number of sources). Required for ``"non_contrastive"``.
+        ridge: Ridge :math:`\lambda` >= 0 added to K before inverting (default
+            1e-3, the chapter's).
+        mu: Weight :math:`\mu` > 0 of the RKHS norm in (K5) (default 1e-2, the
+            chapter's); ignored for ``"contrastive"``.
+        gamma: RBF inverse squared bandwidth > 0; None: median heuristic on the
+            training points at ``fit`` (stored in ``gamma_``). Ignored when
+            ``base_kernel`` is given.
+        base_kernel: Callable (x (n, d), y (m, d)) -> (n, m) Gram matrix; None:
+            ``rbf_kernel`` with ``gamma``.
+
+    Fitted attributes (after ``fit``): ``x_train_`` (N, d) float64,
+    ``gamma_`` (float or None), ``kernel_eigvals_`` (N,) eigenvalues of K,
+    ascending, ``coef_`` C (k, N), ``eigvals_`` (k,) the eigenvalues selecting the
+    representation (group sizes, descending, for contrastive; :math:`\nu_j`,
+    ascending, for non-contrastive), ``embedding_`` (N, k) the optimum
+    :math:`Z^\top`.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If ``loss`` is unknown, ``k < 1``, ``ridge < 0``,
+            ``mu <= 0``, ``gamma <= 0``, or ``k`` is None for non-contrastive.
+    """
+
+    def __init__(
+        self,
+        loss: str = "contrastive",
+        *,
+        k: int | None = None,
+        ridge: float = 1e-3,
+        mu: float = 1e-2,
+        gamma: float | None = None,
+        base_kernel: Callable[[Tensor, Tensor], Tensor] | None = None,
+    ) -> None:
+        check_choice(loss, name="loss", choices=LOSSES)
+        if k is not None:
+            check_int(k, name="k", minimum=1)
+        elif loss == "non_contrastive":
+            raise ValueError("k: expected an int >= 1 for 'non_contrastive', got None")
+        check_positive(ridge, name="ridge", strict=False)
+        check_positive(mu, name="mu")
+        if gamma is not None:
+            check_positive(gamma, name="gamma")
+        if base_kernel is not None and not callable(base_kernel):
+            raise TypeError(
+                "base_kernel: expected a callable (x, y) -> Gram or None, got "
+                f"{type(base_kernel).__name__}"
+            )
+        self.loss = loss
+        self.k = k
+        self.ridge = ridge
+        self.mu = mu
+        self.gamma = gamma
+        self.base_kernel = base_kernel
+
+    def _gram(self, x: Tensor, y: Tensor) -> Tensor:
+        if self.base_kernel is not None:
+            return _f64(self.base_kernel(x, y))
+        return rbf_kernel(x, y, gamma=self.gamma_)
+
+    def fit(self, x: Tensor, group_ids: Tensor) -> InducedKernel:
+        """Compute the closed-form optimum on training views (two O(N^3) ``eigh``).
+
+        Args:
+            x: Training views, shape (N, d), N >= 2.
+            group_ids: Source id of each view, integer tensor of shape (N,).
+
+        Returns:
+            self, with the fitted attributes set.
+
+        Raises:
+            TypeError: If ``x`` is not floating or ``group_ids`` not integer.
+            ValueError: If the shapes disagree, ``k`` exceeds the number of
+                sources (contrastive) or N (non-contrastive).
+        """
+        check_batch(x, name="x", min_rows=2)
+        n = x.shape[0]
+        check_labels(group_ids, name="group_ids", n=n)
+        x = _f64(x)
+        group_ids = group_ids.to(x.device)
+        self.gamma_ = None
+        if self.base_kernel is None:
+            self.gamma_ = self.gamma if self.gamma is not None else median_heuristic(x)
+        self.x_train_ = x
+        K = self._gram(x, x)  # (N, N)
+        s, Q = torch.linalg.eigh(K)  # (N,), (N, N) ascending
+        self.kernel_eigvals_ = s
+        shifted = s + self.ridge  # (N,)
+        if shifted[0].item() <= 0:
+            raise ValueError(
+                "ridge: K + ridge I is singular (smallest eigenvalue "
+                f"{shifted[0].item():.3g}); pass ridge > 0"
+            )
+        if shifted[-1].item() > _ILL_CONDITIONED * shifted[0].item():
+            warnings.warn(
+                "K + ridge I is ill-conditioned (condition number "
+                f"{(shifted[-1] / shifted[0]).item():.3g}); increase ridge",
+                stacklevel=2,
+            )
+        K_inv = (Q / shifted) @ Q.T  # (N, N) (K + ridge I)^{-1}
+        if self.loss == "contrastive":
+            self._fit_contrastive(group_ids, K_inv)
+        else:
+            self._fit_non_contrastive(group_ids, K_inv)
+        return self
+
+    def _fit_contrastive(self, group_ids: Tensor, K_inv: Tensor) -> None:
+        _, index, sizes = torch.unique(
+            group_ids, return_inverse=True, return_counts=True
+        )  # (N,), (G,)
+        n_groups = sizes.numel()
+        k = n_groups if self.k is None else self.k
+        if k > n_groups:
+            raise ValueError(
+                f"k: expected an int <= {n_groups} (the number of sources, the rank "
+                f"of A), got {k}"
+            )
+        order = torch.sort(sizes, descending=True, stable=True).indices[:k]  # (k,)
+        if k < n_groups and sizes[order[-1]] == sizes.sort(descending=True)[0][k]:
+            warnings.warn(
+                f"k = {k} < {n_groups} sources with tied group sizes: the rank-k "
+                "contrastive optimum is degenerate (an arbitrary choice of groups)",
+                stacklevel=3,
+            )
+        E = (index[:, None] == order[None, :]).to(torch.float64)  # (N, k)
+        self.eigvals_ = sizes[order].to(torch.float64)  # (k,)
+        self.embedding_ = E  # (N, k) Z^T: Z^T Z = A restricted to the kept groups
+        self.coef_ = E.T @ K_inv  # (k, N)
+
+    def _fit_non_contrastive(self, group_ids: Tensor, K_inv: Tensor) -> None:
+        n = K_inv.shape[0]
+        if self.k > n:
+            raise ValueError(f"k: expected an int <= N = {n}, got {self.k}")
+        L = laplacian(augmentation_adjacency(group_ids))  # (N, N)
+        S = L + self.mu * K_inv
+        nu, U = torch.linalg.eigh((S + S.T) / 2)  # ascending
+        Zt = math.sqrt(n) * _fix_signs(U[:, : self.k])  # (N, k)
+        self.eigvals_ = nu[: self.k]  # (k,)
+        self.embedding_ = Zt
+        self.coef_ = Zt.T @ K_inv  # (k, N) C = Z K^{-1}
+
+    def _check_fitted(self, x: object, name: str) -> Tensor:
+        if not hasattr(self, "coef_"):
+            raise ValueError("InducedKernel: not fitted, call fit(x, group_ids) first")
+        check_batch(x, name=name)
+        d = self.x_train_.shape[1]
+        if x.shape[1] != d:
+            raise ValueError(
+                f"{name}: expected shape (m, {d}) as the training views, got "
+                f"{tuple(x.shape)}"
+            )
+        return _f64(x).to(self.x_train_.device)
+
+    def transform(self, x: Tensor) -> Tensor:
+        r"""Representation :math:`f(x) = C k_x` of new points, the book's (K1).
+
+        Uses only base-kernel evaluations against the training views.
+
+        Args:
+            x: Points, shape (m, d), d as at ``fit``.
+
+        Returns:
+            Features, shape (m, k), float64 on the training device.
+
+        Raises:
+            TypeError: If ``x`` is not a floating-point tensor.
+            ValueError: If not fitted or ``x`` has the wrong shape.
+        """
+        x = self._check_fitted(x, "x")
+        return self._gram(x, self.x_train_) @ self.coef_.T  # (m, N) @ (N, k)
+
+    def kernel(self, x1: Tensor, x2: Tensor) -> Tensor:
+        r"""Induced kernel :math:`k^\star(x_1, x_2) = k_{x_1}^\top C^\top C
+        k_{x_2}`, the book's (K2).
+
+        Args:
+            x1: Points, shape (m1, d).
+            x2: Points, shape (m2, d).
+
+        Returns:
+            Gram matrix of the induced kernel, shape (m1, m2), float64.
+
+        Raises:
+            TypeError: If ``x1`` or ``x2`` is not a floating-point tensor.
+            ValueError: If not fitted or a shape is wrong.
+        """
+        f1 = self.transform(self._check_fitted(x1, "x1"))  # (m1, k)
+        f2 = self.transform(self._check_fitted(x2, "x2"))  # (m2, k)
+        return f1 @ f2.T
