@@ -108,8 +108,10 @@ def _sq_dists(x: Tensor, y: Tensor) -> Tensor:
 
 
 def median_heuristic(x: Tensor) -> float:
-    r"""Median-heuristic RBF bandwidth, :math:`\gamma = 1 / \mathrm{median}_{i<j}
-    \lVert x_i - x_j \rVert^2`.
+    r"""Median-heuristic RBF bandwidth [kiani2022kernel, arXiv:2209.14884].
+
+    .. math::
+        \gamma = 1 / \mathrm{median}_{i<j} \lVert x_i - x_j \rVert^2
 
     The median is over the n(n - 1)/2 squared distances between distinct rows
     of ``x`` (``torch.median``, the lower median for an even count), in squared
@@ -144,8 +146,7 @@ def median_heuristic(x: Tensor) -> float:
 
 
 def rbf_kernel(x: Tensor, y: Tensor, *, gamma: float | None = None) -> Tensor:
-    r"""Gaussian (RBF) kernel, the chapter's base kernel [kiani2022kernel,
-    arXiv:2209.14884].
+    r"""Gaussian (RBF) base kernel [kiani2022kernel, arXiv:2209.14884].
 
     .. math::
         k(x, y) = \exp(-\gamma \lVert x - y \rVert^2)
@@ -210,8 +211,9 @@ def random_fourier_features(
     gamma: float,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    r"""Random Fourier features: an explicit :math:`\phi` with :math:`\phi(x)^\top
-    \phi(y) \approx` ``rbf_kernel(x, y, gamma=gamma)``.
+    r"""Random Fourier features, an explicit RBF feature map (book's Claim 1).
+
+    :math:`\phi(x)^\top \phi(y) \approx` ``rbf_kernel(x, y, gamma=gamma)``:
 
     .. math::
         \phi(x) = \sqrt{2 / D}\, \cos(\Omega x + b), \quad
@@ -286,8 +288,9 @@ def augmentation_adjacency(group_ids: Tensor) -> Tensor:
 
 
 def laplacian(A: Tensor) -> Tensor:
-    r"""Graph Laplacian :math:`L = \mathrm{diag}(A\mathbb 1) - A` of an adjacency
-    with self-loops, the chapter's L of (K5).
+    r"""Graph Laplacian of an adjacency with self-loops, the L of the book's (K5).
+
+    :math:`L = \mathrm{diag}(A\mathbb 1) - A`.
 
     Self-loops cancel in D - A, so this is ``spectral.graph_laplacian`` of A
     with its diagonal removed. For an augmentation adjacency L has one zero
@@ -352,8 +355,9 @@ def kernel_pca(K: Tensor, k: int) -> tuple[Tensor, Tensor]:
 
 
 class InducedKernel:
-    r"""Closed-form optimal kernel-regime SSL representation and its induced kernel
-    [kiani2022kernel, arXiv:2209.14884; book's Eqs. (K1)-(K6)].
+    r"""Closed-form kernel-regime SSL optimum [kiani2022kernel, arXiv:2209.14884].
+
+    Book's Eqs. (K1)-(K6).
 
     Encoder :math:`f(x) = W \phi(x)` with the representer form (K1) :math:`W =
     C\Phi^\top`, so :math:`f(x) = C k_x` (``transform``) and the induced kernel
@@ -565,8 +569,9 @@ class InducedKernel:
         return self._gram(x, self.x_train_) @ self.coef_.T  # (m, N) @ (N, k)
 
     def kernel(self, x1: Tensor, x2: Tensor) -> Tensor:
-        r"""Induced kernel :math:`k^\star(x_1, x_2) = k_{x_1}^\top C^\top C
-        k_{x_2}`, the book's (K2).
+        r"""Induced kernel, the book's (K2).
+
+        :math:`k^\star(x_1, x_2) = k_{x_1}^\top C^\top C k_{x_2}`.
 
         Args:
             x1: Points, shape (m1, d).
