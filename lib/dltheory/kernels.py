@@ -58,7 +58,8 @@ from dltheory._checks import (
     check_labels,
     check_positive,
 )
-from dltheory.spectral import _f64, _fix_signs, _work_device, graph_laplacian
+from dltheory._linalg import fix_signs, to_float64, work_device
+from dltheory.spectral import graph_laplacian
 
 LOSSES = ("contrastive", "non_contrastive")
 
@@ -82,7 +83,7 @@ def _check_pair(x: object, y: object) -> tuple[Tensor, Tensor]:
         raise ValueError(
             f"x and y: expected the same device, got {x.device} and {y.device}"
         )
-    return _f64(x), _f64(y)
+    return to_float64(x), to_float64(y)
 
 
 def _check_gram(K: object, *, name: str = "K") -> Tensor:
@@ -92,7 +93,7 @@ def _check_gram(K: object, *, name: str = "K") -> Tensor:
             f"{name}: expected a square matrix of shape (N, N) with N >= 2, "
             f"got {tuple(K.shape)}"
         )
-    K = _f64(K)
+    K = to_float64(K)
     asymmetry = (K - K.T).abs().max().item()
     if asymmetry > 1e-8 * max(1.0, K.abs().max().item()):
         raise ValueError(
@@ -130,7 +131,7 @@ def median_heuristic(x: Tensor) -> float:
             for at least half the pairs (median distance 0).
     """
     check_batch(x, name="x", min_rows=2)
-    x = _f64(x)
+    x = to_float64(x)
     n = x.shape[0]
     iu = torch.triu_indices(n, n, offset=1, device=x.device)  # (2, n(n-1)/2)
     med = _sq_dists(x, x)[iu[0], iu[1]].median().item()
@@ -244,7 +245,7 @@ def random_fourier_features(
     check_int(n_features, name="n_features", minimum=1)
     gamma = check_positive(gamma, name="gamma")
     check_generator(generator)
-    x = _f64(x)
+    x = to_float64(x)
     d = x.shape[1]
     omega = torch.randn(n_features, d, generator=generator, dtype=torch.float64)
     omega = omega * math.sqrt(2 * gamma)  # (D, d)
@@ -283,7 +284,7 @@ def augmentation_adjacency(group_ids: Tensor) -> Tensor:
     check_labels(group_ids, name="group_ids")
     if group_ids.shape[0] < 1:
         raise ValueError("group_ids: expected shape (N,) with N >= 1, got (0,)")
-    g = group_ids.to(_work_device(group_ids.device))
+    g = group_ids.to(work_device(group_ids.device))
     return (g[:, None] == g[None, :]).to(torch.float64)  # (N, N)
 
 
@@ -348,7 +349,7 @@ def kernel_pca(K: Tensor, k: int) -> tuple[Tensor, Tensor]:
     Kc = Kc - Kc.mean(1, keepdim=True)  # (N, N) H K H
     lam, U = torch.linalg.eigh(Kc)  # ascending
     lam, U = lam.flip(0)[:k], U.flip(1)[:, :k]  # (k,), (N, k)
-    return _fix_signs(U), lam
+    return fix_signs(U), lam
 
 
 # --- induced kernel ----------------------------------------------------------------
@@ -454,7 +455,7 @@ class InducedKernel:
 
     def _gram(self, x: Tensor, y: Tensor) -> Tensor:
         if self.base_kernel is not None:
-            return _f64(self.base_kernel(x, y))
+            return to_float64(self.base_kernel(x, y))
         return rbf_kernel(x, y, gamma=self.gamma_)
 
     def fit(self, x: Tensor, group_ids: Tensor) -> InducedKernel:
@@ -475,7 +476,7 @@ class InducedKernel:
         check_batch(x, name="x", min_rows=2)
         n = x.shape[0]
         check_labels(group_ids, name="group_ids", n=n)
-        x = _f64(x)
+        x = to_float64(x)
         group_ids = group_ids.to(x.device)
         self.gamma_ = None
         if self.base_kernel is None:
@@ -533,7 +534,7 @@ class InducedKernel:
         L = laplacian(augmentation_adjacency(group_ids))  # (N, N)
         S = L + self.mu * K_inv
         nu, U = torch.linalg.eigh((S + S.T) / 2)  # ascending
-        Zt = math.sqrt(n) * _fix_signs(U[:, : self.k])  # (N, k)
+        Zt = math.sqrt(n) * fix_signs(U[:, : self.k])  # (N, k)
         self.eigvals_ = nu[: self.k]  # (k,)
         self.embedding_ = Zt
         self.coef_ = Zt.T @ K_inv  # (k, N) C = Z K^{-1}
@@ -548,7 +549,7 @@ class InducedKernel:
                 f"{name}: expected shape (m, {d}) as the training views, got "
                 f"{tuple(x.shape)}"
             )
-        return _f64(x).to(self.x_train_.device)
+        return to_float64(x).to(self.x_train_.device)
 
     def transform(self, x: Tensor) -> Tensor:
         r"""Representation :math:`f(x) = C k_x` of new points, the book's (K1).

@@ -76,6 +76,7 @@ from dltheory._checks import (
     check_labels,
     check_positive,
 )
+from dltheory._linalg import column_signs, fix_signs, to_float64, work_device
 
 VARIANTS = ("frobenius", "hinge")
 
@@ -86,15 +87,6 @@ _ILL_CONDITIONED = 1e-10
 
 
 # --- helpers -----------------------------------------------------------------------
-
-
-def _work_device(device: torch.device) -> torch.device:
-    """Device for float64 work: the input's, or the CPU for MPS (no float64)."""
-    return torch.device("cpu") if device.type == "mps" else device
-
-
-def _f64(x: Tensor) -> Tensor:
-    return x.to(device=_work_device(x.device), dtype=torch.float64)
 
 
 def _check_square(
@@ -152,18 +144,6 @@ def _check_k(K: object, *, maximum: int, what: str) -> int:
     if maximum < K:
         raise ValueError(f"K: expected an int <= {maximum} ({what}), got {K}")
     return K
-
-
-def _column_signs(U: Tensor) -> Tensor:
-    """Sign (+1 or -1) of the largest-magnitude entry of each column, shape (K,)."""
-    rows = U.abs().argmax(dim=0)  # (K,)
-    signs = torch.sign(U[rows, torch.arange(U.shape[1], device=U.device)])  # (K,)
-    return torch.where(signs == 0, torch.ones_like(signs), signs)
-
-
-def _fix_signs(U: Tensor) -> Tensor:
-    """Flip each column so that its largest-magnitude entry is positive."""
-    return U * _column_signs(U)
 
 
 def _inv_sqrt_degree(deg: Tensor) -> Tensor:
@@ -251,7 +231,7 @@ def knn_graph(x: Tensor, k: int, *, symmetric: bool = True) -> Tensor:
     check_int(k, name="k", minimum=1)
     if k > n - 1:
         raise ValueError(f"k: expected an int <= N - 1 = {n - 1}, got {k}")
-    x = _f64(x)
+    x = to_float64(x)
     dist = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")  # (N, N)
     dist.fill_diagonal_(math.inf)
     neighbours = dist.topk(k, dim=1, largest=False).indices  # (N, k)
@@ -307,7 +287,7 @@ def label_graph(
     n = y.shape[0]
     if n < 2:
         raise ValueError(f"y: expected shape (N,) with N >= 2, got {tuple(y.shape)}")
-    y = y.to(_work_device(y.device))
+    y = y.to(work_device(y.device))
     eye = torch.eye(n, dtype=torch.bool, device=y.device)
     same = (y[:, None] == y[None, :]) & ~eye  # (N, N)
     if partners is None:
@@ -352,7 +332,7 @@ def misaligned_graph(
     check_labels(y, name="y")
     check_generator(generator)
     check_int(partners, name="partners", minimum=1)
-    y = y.to(_work_device(y.device))
+    y = y.to(work_device(y.device))
     _, index, counts = torch.unique(y, return_inverse=True, return_counts=True)
     n_classes = counts.numel()
     if n_classes < 2:
@@ -480,11 +460,11 @@ def laplacian_eigenmaps(G: Tensor, K: int) -> tuple[Tensor, Tensor]:
         TypeError: If ``G`` is not a floating-point tensor or ``K`` not an int.
         ValueError: If ``G`` is not a valid graph or ``K`` is out of range.
     """
-    L = graph_laplacian(_f64(G))
+    L = graph_laplacian(to_float64(G))
     n = L.shape[0]
     _check_k(K, maximum=n - 1, what="N - 1 non-constant eigenvectors")
     lambd, U = _centred_eigh(L)
-    return math.sqrt(n) * _fix_signs(U[:, :K]), lambd[:K]
+    return math.sqrt(n) * fix_signs(U[:, :K]), lambd[:K]
 
 
 def _variances(
@@ -564,11 +544,11 @@ def vicreg_closed_form(
     alpha = check_positive(alpha, name="alpha", strict=False)
     beta = check_positive(beta, name="beta")
     mu = check_positive(mu, name="mu")
-    L = graph_laplacian(_f64(G), degree_scale=degree_scale)
+    L = graph_laplacian(to_float64(G), degree_scale=degree_scale)
     n = L.shape[0]
     _check_k(K, maximum=n - 1, what="N - 1 non-constant eigenvectors")
     lambd, U = _centred_eigh(L)
-    lambd, U = lambd[:K], _fix_signs(U[:, :K])  # (K,), (N, K)
+    lambd, U = lambd[:K], fix_signs(U[:, :K])  # (K,), (N, K)
     t = _variances(lambd, alpha=alpha, beta=beta, mu=mu, variant=variant)
     return math.sqrt(n) * U * t.sqrt(), t
 
@@ -725,7 +705,7 @@ def vicreg_linear_closed_form(
         UserWarning: If :math:`\Sigma` is ill-conditioned (condition number above
             1e10).
     """
-    x = _f64(_check_features(x, _check_graph(G)))
+    x = to_float64(_check_features(x, _check_graph(G)))
     n, d = x.shape
     _check_k(K, maximum=d, what="the number of features D")
     if alpha is not None:
@@ -738,7 +718,7 @@ def vicreg_linear_closed_form(
     root = _inv_sqrt_psd(_covariance(x, centre=True, ridge=ridge), name="x")
     B = root @ M @ root  # (D, D)
     lambd, V = torch.linalg.eigh((B + B.T) / 2)  # ascending
-    W = _fix_signs(root @ V[:, :K])  # (D, K), W^T Sigma W = I
+    W = fix_signs(root @ V[:, :K])  # (D, K), W^T Sigma W = I
     if alpha is None:
         t = torch.ones(K, dtype=x.dtype, device=x.device)
     else:
@@ -790,7 +770,7 @@ def spectral_contrastive_linear_closed_form(
     Warns:
         UserWarning: If S is ill-conditioned.
     """
-    x = _f64(_check_features(x, _check_graph(G)))
+    x = to_float64(_check_features(x, _check_graph(G)))
     d = x.shape[1]
     _check_k(K, maximum=d, what="the number of features D")
     ridge = check_positive(ridge, name="ridge", strict=False)
@@ -803,7 +783,7 @@ def spectral_contrastive_linear_closed_form(
     B = root @ A @ root
     mu, U = torch.linalg.eigh((B + B.T) / 2)  # ascending
     mu, U = mu.flip(0)[:K], U.flip(1)[:, :K]  # top K, descending
-    W = _fix_signs(root @ U)  # (D, K)
+    W = fix_signs(root @ U)  # (D, K)
     return W * mu.clamp(min=0).sqrt(), mu
 
 
@@ -845,7 +825,7 @@ def barlow_twins_linear_closed_form(
     Warns:
         UserWarning: If :math:`\Sigma` is ill-conditioned.
     """
-    x = _f64(_check_features(x, _check_graph(G)))
+    x = to_float64(_check_features(x, _check_graph(G)))
     d = x.shape[1]
     _check_k(K, maximum=d, what="the number of features D")
     ridge = check_positive(ridge, name="ridge", strict=False)
@@ -858,7 +838,7 @@ def barlow_twins_linear_closed_form(
     root = _inv_sqrt_psd(_covariance(x, centre=True, ridge=ridge), name="x")
     B = root @ A @ root
     _, U = torch.linalg.eigh((B + B.T) / 2)  # ascending
-    return _fix_signs(root @ U.flip(1)[:, :K])  # (D, K)
+    return fix_signs(root @ U.flip(1)[:, :K])  # (D, K)
 
 
 def cca(
@@ -907,8 +887,8 @@ def cca(
         )
     _check_k(K, maximum=min(x_a.shape[1], x_b.shape[1]), what="min(Da, Db)")
     ridge = check_positive(ridge, name="ridge", strict=False)
-    x_a = _f64(x_a)
-    x_b = _f64(x_b).to(x_a.device)
+    x_a = to_float64(x_a)
+    x_b = to_float64(x_b).to(x_a.device)
     n = x_a.shape[0]
     a = x_a - x_a.mean(dim=0)  # (N, Da)
     b = x_b - x_b.mean(dim=0)  # (N, Db)
@@ -917,7 +897,7 @@ def cca(
     U, corr, Vh = torch.linalg.svd(root_a @ (a.T @ b / n) @ root_b)
     W_a = root_a @ U[:, :K]  # (Da, K)
     W_b = root_b @ Vh[:K].T  # (Db, K)
-    signs = _column_signs(W_a)  # (K,), the same flip keeps corr >= 0
+    signs = column_signs(W_a)  # (K,), the same flip keeps corr >= 0
     return W_a * signs, W_b * signs, corr[:K]
 
 
@@ -1090,18 +1070,18 @@ def classical_mds(
                 f"d2: expected non-negative squared distances, got min "
                 f"{d2.min().item():.3g}"
             )
-        d2 = _f64(d2)
+        d2 = to_float64(d2)
         # -1/2 H D2 H by row, column and grand means
         B = -0.5 * (
             d2 - d2.mean(0, keepdim=True) - d2.mean(1, keepdim=True) + d2.mean()
         )
     else:
-        B = _f64(_check_square(gram, name="gram"))
+        B = to_float64(_check_square(gram, name="gram"))
     n = B.shape[0]
     _check_k(K, maximum=n, what="N")
     lambd, U = torch.linalg.eigh((B + B.T) / 2)  # ascending
     lambd, U = lambd.flip(0)[:K], U.flip(1)[:, :K]  # top K
-    return _fix_signs(U) * lambd.clamp(min=0).sqrt()
+    return fix_signs(U) * lambd.clamp(min=0).sqrt()
 
 
 # --- fitting and comparing ----------------------------------------------------------
@@ -1225,8 +1205,8 @@ def principal_angles(a: Tensor, b: Tensor) -> Tensor:
             f"a and b: expected the same number of rows, got {tuple(a.shape)} and "
             f"{tuple(b.shape)}"
         )
-    a = _f64(a)
-    b = _f64(b).to(a.device)
+    a = to_float64(a)
+    b = to_float64(b).to(a.device)
     cosines = torch.linalg.svdvals(_orthonormal_basis(a).T @ _orthonormal_basis(b))
     k = min(a.shape[1], b.shape[1])
     out = torch.zeros(k, dtype=a.dtype, device=a.device)
@@ -1262,7 +1242,7 @@ def cosine_gram(Z: Tensor) -> Tensor:
         ValueError: If ``Z`` is not 2-D.
     """
     check_batch(Z, name="Z")
-    u = F.normalize(_f64(Z), dim=1)  # (N, K) unit rows
+    u = F.normalize(to_float64(Z), dim=1)  # (N, K) unit rows
     return u @ u.T
 
 
@@ -1306,9 +1286,9 @@ def whitened_invariance(
     if rtol >= 1:
         raise ValueError(f"rtol: expected a number in (0, 1), got {rtol}")
     G = _check_graph(G, n=Z.shape[0])
-    L = graph_laplacian(_f64(G))  # (N, N)
+    L = graph_laplacian(to_float64(G))  # (N, N)
     n = L.shape[0]
-    z = _f64(Z).to(L.device)
+    z = to_float64(Z).to(L.device)
     z = z - z.mean(dim=0)  # H Z
     c, V = torch.linalg.eigh(z.T @ z / n)  # ascending, (K,), (K, K)
     if c[-1].item() <= 0:
@@ -1349,7 +1329,7 @@ def variance_spectrum(Z: Tensor) -> Tensor:
         ValueError: If ``Z`` is not 2-D with N >= 2 rows.
     """
     check_batch(Z, name="Z", min_rows=2)
-    z = _f64(Z)
+    z = to_float64(Z)
     centred = z - z.mean(dim=0)  # (N, K) = H Z
     C = centred.T @ centred / z.shape[0]  # (K, K), biased
     return torch.linalg.eigvalsh(C).flip(0).clamp(min=0)
@@ -1428,7 +1408,7 @@ def vicreg_fit_report(
     order = t.argsort(descending=True, stable=True)
     t_predicted = t[order]
     t_learned = variance_spectrum(Z).to(t.device)
-    z = _f64(Z).to(t.device)
+    z = to_float64(Z).to(t.device)
     U = torch.linalg.svd(z - z.mean(dim=0), full_matrices=False).U  # (N, K)
     kept = order[t_predicted > tol]  # closed-form columns that do not collapse
     r = kept.numel()
@@ -1492,8 +1472,8 @@ def linear_eigenvalues(
     W, _ = vicreg_linear_closed_form(
         x, G, K, degree_scale=degree_scale, ridge=ridge
     )  # (D, K), W^T Sigma W = I
-    x = _f64(x)
-    L = graph_laplacian(_f64(G).to(x.device), degree_scale=degree_scale)  # (N, N)
+    x = to_float64(x)
+    L = graph_laplacian(to_float64(G).to(x.device), degree_scale=degree_scale)  # (N, N)
     Z = (x - x.mean(dim=0)) @ W  # (N, K)
     return (Z * (L @ Z)).sum(dim=0) / x.shape[0]  # diag(W^T M W)
 
@@ -1752,7 +1732,7 @@ def sweep_representations(
     """
     for name in others:
         check_choice(name, name="others", choices=SWEEP_OTHERS)
-    x = _f64(x)
+    x = to_float64(x)
     out: dict[str, Tensor] = {}
     if "raw" in others:
         out["raw"] = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from dltheory._checks import check_float, check_int
+from dltheory._linalg import work_device
 
 _SKIPPED = (nn.Identity,)
 _BITS_PER_WORD = 52  # sums of distinct powers of two below 2**53 are exact in float64
@@ -90,11 +91,6 @@ def _linear_layers(net: nn.Module) -> list[nn.Linear]:
             "got a network that ends with nn.ReLU"
         )
     return layers
-
-
-def _work_device(device: torch.device) -> torch.device:
-    # float64 everywhere it decides a region; MPS has none, so go to the CPU there.
-    return torch.device("cpu") if device.type == "mps" else device
 
 
 def _weights(
@@ -161,7 +157,7 @@ def _prepare(net: nn.Module, x: object, *, single: bool = False):
             f"x: expected shape (n, {d}) with n >= 1 (the net's input width), "
             f"got {tuple(x.shape)}"
         )
-    device = _work_device(x.device)
+    device = work_device(x.device)
     weights = _weights(layers, device)
     x64 = x.detach().to(device, torch.float64)
     _check_forward(net, weights, x64)
@@ -313,7 +309,7 @@ def _grid_ids(net: nn.Module, lo, hi, res) -> Tensor:
         raise ValueError(
             f"net: expected 2 inputs for a 2-D grid, got {first.in_features} inputs"
         )
-    device = _work_device(first.weight.device)
+    device = work_device(first.weight.device)
     x = grid2d(lo, hi, res, dtype=torch.float64, device=device)  # (res*res, 2)
     return region_ids(net, x)
 
