@@ -109,12 +109,41 @@ def _check_test_size(test_size: object) -> float:
     return float(test_size)
 
 
+def _check_count_or_fraction(value: object, *, name: str, total: int) -> float | int:
+    """An int in [1, total - 1] (a number of samples) or a fraction in (0, 1)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value < total:
+            raise ValueError(
+                f"{name}: expected an int in [1, {total - 1}], got {value}"
+            )
+        return value
+    return _check_test_size(value) if name == "test_size" else _fraction(value, name)
+
+
+def _fraction(value: object, name: str) -> float:
+    check_fraction(value, name=name)
+    if value == 0:
+        raise ValueError(f"{name}: expected a number in (0, 1), got 0")
+    return float(value)
+
+
 def _split(
-    x: np.ndarray, y: np.ndarray, *, test_size: float, seed: int, stratify: bool
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    test_size: float | int,
+    seed: int,
+    stratify: bool,
+    train_size: float | int | None = None,
 ) -> Split:
     """Split arrays with scikit-learn (stratified on ``y`` if asked); return tensors."""
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, random_state=seed, stratify=y if stratify else None
+        x,
+        y,
+        test_size=test_size,
+        train_size=train_size,
+        random_state=seed,
+        stratify=y if stratify else None,
     )
     return Split(
         torch.as_tensor(x_train, dtype=torch.float32),
@@ -124,30 +153,48 @@ def _split(
     )
 
 
-def digits(*, test_size: float = 0.33, seed: int = 0, as_images: bool = False) -> Split:
+def digits(
+    *,
+    test_size: float | int = 0.33,
+    seed: int = 0,
+    as_images: bool = False,
+    train_size: float | int | None = None,
+) -> Split:
     """The 8x8 handwritten digits of scikit-learn, pixels scaled to [0, 1].
 
     The common SSL setting of the foundations chapter: ``load_digits`` (1797 images,
     10 classes, integer pixels 0..16) divided by 16, then a split stratified by label
     with ``train_test_split(random_state=seed)``: 1203 train / 594 test by default.
+    Chapter 01 draws a pool of 1000 and a test part of 797 images
+    (``train_size=1000, test_size=797``).
 
     Args:
-        test_size: Fraction of the samples in the test part, in (0, 1).
+        test_size: The test part: a fraction in (0, 1), or a number of images.
         seed: Seed of the split (an int >= 0).
         as_images: Return ``x`` of shape (n, 1, 8, 8) instead of (n, 64).
+        train_size: The training part, as ``test_size``; None: the rest.
 
     Returns:
         A :class:`Split`; ``x`` of shape (n, 64) (row-major pixels) or (n, 1, 8, 8).
 
     Raises:
-        TypeError: If ``seed`` is not an int or ``test_size`` not a number.
-        ValueError: If ``test_size`` is outside (0, 1) or ``seed`` negative.
+        TypeError: If ``seed`` is not an int or a size not a number.
+        ValueError: If a size is out of range (or the two exceed the 1797 images)
+            or ``seed`` negative.
     """
-    test_size = _check_test_size(test_size)
+    n = 1797  # scikit-learn raises if train_size + test_size exceed it
+    test_size = _check_count_or_fraction(test_size, name="test_size", total=n)
+    if train_size is not None:
+        train_size = _check_count_or_fraction(train_size, name="train_size", total=n)
     check_int(seed, name="seed", minimum=0)
     bunch = sk_datasets.load_digits()
     split = _split(
-        bunch.data / 16.0, bunch.target, test_size=test_size, seed=seed, stratify=True
+        bunch.data / 16.0,
+        bunch.target,
+        test_size=test_size,
+        train_size=train_size,
+        seed=seed,
+        stratify=True,
     )
     if as_images:
         x_train, y_train, x_test, y_test = split

@@ -61,12 +61,10 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.model_selection import train_test_split
 from torch import Tensor
 
-from dltheory import augment, probes
+from dltheory import augment, data, probes
 from dltheory._checks import (
     check_batch,
     check_choice,
@@ -1536,9 +1534,8 @@ def digits_pool(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The digits of chapter 01's linear sweep: a random pool and a test part.
 
-    scikit-learn's ``load_digits`` divided by 16, split with
-    ``train_test_split(train_size=pool_size, test_size=test_size,
-    stratify=y, random_state=seed)``: the pool is the unlabelled set the graphs
+    ``data.digits(train_size=pool_size, test_size=test_size, seed=seed)``, a
+    split stratified by label: the pool is the unlabelled set the graphs
     and closed forms see (and the probe draws its few labels from); the test part
     is never seen before the probe's evaluation.
 
@@ -1555,7 +1552,6 @@ def digits_pool(
         TypeError: If an argument is not an int.
         ValueError: If the sizes are out of range.
     """
-    check_int(seed, name="seed", minimum=0)
     check_int(test_size, name="test_size", minimum=10)
     check_int(pool_size, name="pool_size", minimum=10)
     if pool_size + test_size > 1797:
@@ -1563,21 +1559,7 @@ def digits_pool(
             f"pool_size: expected an int <= 1797 - test_size = {1797 - test_size}, "
             f"got {pool_size}"
         )
-    x, y = load_digits(return_X_y=True)
-    x_pool, x_test, y_pool, y_test = train_test_split(
-        x / 16.0,
-        y,
-        train_size=pool_size,
-        test_size=test_size,
-        stratify=y,
-        random_state=seed,
-    )
-    return (
-        torch.as_tensor(x_pool, dtype=torch.float32),
-        torch.as_tensor(y_pool, dtype=torch.int64),
-        torch.as_tensor(x_test, dtype=torch.float32),
-        torch.as_tensor(y_test, dtype=torch.int64),
-    )
+    return tuple(data.digits(test_size=test_size, train_size=pool_size, seed=seed))
 
 
 def pca_coordinates(

@@ -314,3 +314,30 @@ def test_opt_in_datasets_convert_to_float_in_unit_range(monkeypatch):
 def test_bad_input_raises_naming_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_digits_takes_sizes_as_numbers_of_images():
+    pool = data.digits(train_size=1000, test_size=797, seed=0)
+    assert pool.x_train.shape == (1000, 64)
+    assert pool.x_test.shape == (797, 64)
+    small = data.digits(train_size=200, test_size=797, seed=0)
+    assert small.x_train.shape == (200, 64)
+    # Stratified: each class keeps its share of the 1797 images, to one image.
+    counts = torch.bincount(pool.y_train, minlength=10)
+    whole = counts + torch.bincount(pool.y_test, minlength=10)
+    expected = whole * 1000 / (1000 + 797)
+    assert (counts - expected).abs().max() <= 1, (counts, expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"test_size": 0}, "test_size"),
+        ({"test_size": 1797}, "test_size"),
+        ({"train_size": 1.5}, "train_size"),
+        ({"train_size": 1500, "test_size": 797}, "train_size"),
+    ],
+)
+def test_digits_rejects_impossible_sizes(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.digits(**kwargs)
