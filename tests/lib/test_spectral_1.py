@@ -3,15 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from spectral_inputs import F64, _gen
 from torch.testing import assert_close
 
 from dltheory import spectral
-
-F64 = torch.float64
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 def _ring_with_chords(n, *, seed):

@@ -3,29 +3,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from spectral_inputs import F64, _gen, _randn, _random_graph
 from torch.testing import assert_close
 
 from dltheory import spectral
-
-F64 = torch.float64
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randn(*shape, seed):
-    return torch.randn(*shape, generator=_gen(seed), dtype=F64)
-
-
-def _random_graph(n, *, seed, p=0.3):
-    # Weighted, symmetric, zero diagonal; a ring keeps it connected.
-    g = _gen(seed)
-    w = torch.rand(n, n, generator=g, dtype=F64) * (torch.rand(n, n, generator=g) < p)
-    ring = torch.roll(torch.eye(n, dtype=F64), 1, dims=1)
-    G = torch.triu(w + ring, diagonal=1)
-    return G + G.T
-
 
 # --- cosine_gram ---------------------------------------------------------------------
 
