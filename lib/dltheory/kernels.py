@@ -45,10 +45,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from functools import partial
 
 import torch
-from torch import Tensor
+from sklearn.decomposition import KernelPCA
+from sklearn.metrics import roc_auc_score
+from torch import Tensor, nn
 
+from dltheory import augment
 from dltheory._checks import (
     check_batch,
     check_choice,
@@ -257,6 +261,57 @@ def random_fourier_features(
 # --- augmentation graph ------------------------------------------------------------
 
 
+def digit_views(
+    x: Tensor,
+    n_views: int,
+    *,
+    max_degrees: float = 15.0,
+    max_shift: float = 1.0,
+    noise: float = 0.05,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Augmented views of flat 8 x 8 digits and their source ids (chapter 02).
+
+    Per view: ``augment.random_affine`` (rotation in ±``max_degrees``, sub-pixel
+    shift in ±``max_shift`` px, no scaling), ``augment.gaussian_noise`` (std
+    ``noise``), then clipping to [0, 1], the chapter's augmentation. Views are
+    stacked view-major: rows ``v * n + i`` hold view v of source i.
+
+    Args:
+        x: Flat digits, shape (n, 64), values in [0, 1].
+        n_views: Views per source, an int >= 1.
+        max_degrees: Largest rotation in degrees, >= 0.
+        max_shift: Largest shift along each axis in pixels, >= 0.
+        noise: Pixel noise standard deviation, >= 0.
+        generator: Source of the random draws (on ``x``'s device).
+
+    Returns:
+        Views, shape (n * n_views, 64), and ``group_ids``, shape (n * n_views,)
+        (long, the source index of each view), on ``x``'s device.
+
+    Raises:
+        TypeError: If ``x`` is not a floating-point tensor.
+        ValueError: If ``x`` is not (n, 64) or a setting is out of range.
+    """
+    check_batch(x, name="x")
+    check_int(n_views, name="n_views", minimum=1)
+    check_positive(noise, name="noise", strict=False)
+    aug = augment.as_images(
+        augment.compose(
+            partial(
+                augment.random_affine,
+                max_degrees=max_degrees,
+                max_shift=max_shift,
+                max_scale=0.0,
+            ),
+            partial(augment.gaussian_noise, std=noise),
+        )
+    )
+    views = torch.cat([aug(x, generator=generator) for _ in range(n_views)])
+    group_ids = torch.arange(x.shape[0], device=x.device).repeat(n_views)  # (n V,)
+    return views.clamp(0.0, 1.0), group_ids
+
+
 def augmentation_adjacency(group_ids: Tensor) -> Tensor:
     r"""Augmentation adjacency of the chapter's notation, self-loops included.
 
@@ -315,41 +370,135 @@ def laplacian(A: Tensor) -> Tensor:
 # --- kernel PCA --------------------------------------------------------------------
 
 
-def kernel_pca(K: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    r"""Kernel PCA on a precomputed Gram matrix, the chapter's baseline.
+def kernel_pca(
+    K: Tensor, k: int, *, K_new: Tensor | None = None
+) -> tuple[Tensor, Tensor | None]:
+    r"""Kernel PCA scores on a precomputed Gram matrix, the chapter's baseline.
 
     .. math::
         H K H = U \Lambda U^\top, \quad H = I - \mathbb 1 \mathbb 1^\top / N,
         \qquad \text{training scores } U_k \Lambda_k^{1/2}
 
-    Top-k eigenpairs of the centred Gram matrix, largest first; the scores
-    :math:`U_k \Lambda_k^{1/2}` equal ``sklearn.decomposition.KernelPCA(k,
-    kernel="precomputed").fit_transform(K)`` up to column signs. The chapter's
-    out-of-sample features are :math:`k_x^\top U_k \Lambda_k^{-1/2}` (uncentred).
+    A thin wrapper of scikit-learn's ``KernelPCA(k, kernel="precomputed")`` (the
+    baseline is scikit-learn's, not re-implemented): top-k eigenpairs of the
+    centred Gram matrix, largest first. New points are projected with their
+    kernel against the training points, centred with the training statistics
+    (scikit-learn's ``transform``). Column signs are fixed (largest-magnitude
+    training score > 0) so that a seed gives the same features everywhere.
 
     Args:
-        K: Symmetric PSD Gram matrix, shape (N, N), N >= 2.
+        K: Symmetric PSD Gram matrix of the training points, shape (N, N), N >= 2.
         k: Number of components, an int in [1, N - 1].
+        K_new: Optional kernel between new points and the training points,
+            shape (m, N).
 
     Returns:
-        U, shape (N, k), orthonormal eigenvectors with fixed signs, and lam,
-        shape (k,), the eigenvalues in descending order; float64 on ``K``'s
-        device (the CPU for MPS).
+        Training scores, shape (N, k), and the scores of the new points, shape
+        (m, k) (None without ``K_new``); float64 on ``K``'s device (the CPU for
+        MPS).
 
     Raises:
-        TypeError: If ``K`` is not a floating-point tensor or ``k`` not an int.
-        ValueError: If ``K`` is not square symmetric or ``k`` is out of range.
+        TypeError: If ``K`` or ``K_new`` is not a floating-point tensor or ``k``
+            not an int.
+        ValueError: If ``K`` is not square symmetric, ``k`` is out of range or
+            ``K_new`` is not (m, N).
     """
     K = _check_gram(K)
     n = K.shape[0]
     check_int(k, name="k", minimum=1)
     if k > n - 1:
         raise ValueError(f"k: expected an int <= N - 1 = {n - 1}, got {k}")
-    Kc = K - K.mean(0, keepdim=True)  # (N, N) K H
-    Kc = Kc - Kc.mean(1, keepdim=True)  # (N, N) H K H
-    lam, U = torch.linalg.eigh(Kc)  # ascending
-    lam, U = lam.flip(0)[:k], U.flip(1)[:, :k]  # (k,), (N, k)
-    return fix_signs(U), lam
+    if K_new is not None:
+        check_batch(K_new, name="K_new")
+        if K_new.shape[1] != n:
+            raise ValueError(
+                f"K_new: expected shape (m, {n}) (kernel against the N training "
+                f"points), got {tuple(K_new.shape)}"
+            )
+    pca = KernelPCA(k, kernel="precomputed", eigen_solver="dense")
+    train = torch.from_numpy(pca.fit_transform(K.cpu().numpy()))  # (N, k)
+    signs = torch.sign(train.gather(0, train.abs().argmax(0, keepdim=True)))  # (1, k)
+    signs[signs == 0] = 1.0
+    train = (train * signs).to(K.device)
+    if K_new is None:
+        return train, None
+    new = torch.from_numpy(pca.transform(to_float64(K_new).cpu().numpy()))  # (m, k)
+    return train, (new * signs).to(K.device)
+
+
+# --- pair separation ---------------------------------------------------------------
+
+
+def pair_separation(
+    f_a: Tensor,
+    f_b: Tensor,
+    *,
+    kernel: Callable[[Tensor, Tensor], Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    r"""How well a kernel tells augmented pairs from unrelated ones (Claim 2).
+
+    [kiani2022kernel, arXiv:2209.14884, abstract: the induced kernel "correlates
+    points which are related by an augmentation ... and de-correlates points
+    otherwise"]. With the normalised kernel (cosine similarity in feature space)
+
+    .. math::
+        s(x, x') = \frac{k(x, x')}{\sqrt{k(x, x)\, k(x', x')}},
+
+    positive pairs are :math:`(a_i, b_i)` (two views of source i) and negative
+    pairs :math:`(a_i, b_{\pi(i)})` for a random permutation :math:`\pi`; the
+    few fixed points :math:`\pi(i) = i` are dropped from the negatives. The AUC is
+    scikit-learn's ``roc_auc_score`` of positives (label 1) against negatives:
+    the probability that a random positive pair scores above a random negative.
+
+    Args:
+        f_a: First view of m sources, shape (m, k): features (``kernel=None``,
+            k is the dot product) or inputs of ``kernel``.
+        f_b: Second view of the same sources, shape (m, k).
+        kernel: Callable (x (n, k), y (p, k)) -> (n, p) Gram matrix, e.g.
+            ``functools.partial(rbf_kernel, gamma=g)`` or ``InducedKernel.kernel``;
+            None: the dot product of the rows.
+        generator: CPU generator for the permutation.
+
+    Returns:
+        ``{"pos": mean positive score, "neg": mean negative score, "auc": AUC}``.
+
+    Raises:
+        TypeError: If the inputs are not floating point or ``kernel`` is not
+            callable.
+        ValueError: If the shapes differ or m < 2.
+    """
+    check_batch(f_a, name="f_a", min_rows=2)
+    check_batch(f_b, name="f_b", min_rows=2)
+    if f_a.shape != f_b.shape:
+        raise ValueError(
+            f"f_a and f_b: expected the same shape (m, k), got {tuple(f_a.shape)} "
+            f"and {tuple(f_b.shape)}"
+        )
+    if kernel is not None and not callable(kernel):
+        raise TypeError(
+            f"kernel: expected a callable (x, y) -> Gram or None, got "
+            f"{type(kernel).__name__}"
+        )
+    check_generator(generator)
+    a, b = to_float64(f_a.detach()), to_float64(f_b.detach())  # (m, k)
+    gram = (lambda u, v: u @ v.T) if kernel is None else kernel
+    norm_a = gram(a, a).diagonal().clamp_min(1e-300).sqrt()  # (m,)
+    norm_b = gram(b, b).diagonal().clamp_min(1e-300).sqrt()  # (m,)
+    S = gram(a, b) / norm_a[:, None] / norm_b[None, :]  # (m, m) s(a_i, b_j)
+    m = a.shape[0]
+    perm = torch.randperm(m, generator=generator).to(S.device)  # (m,)
+    rows = torch.arange(m, device=S.device)
+    keep = perm != rows
+    pos = S.diagonal()  # (m,)
+    neg = S[rows[keep], perm[keep]]  # (m',)
+    scores = torch.cat([pos, neg]).cpu().numpy()
+    labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).cpu().numpy()
+    return {
+        "pos": pos.mean().item(),
+        "neg": neg.mean().item(),
+        "auc": float(roc_auc_score(labels, scores)),
+    }
 
 
 # --- induced kernel ----------------------------------------------------------------
@@ -588,3 +737,149 @@ class InducedKernel:
         f1 = self.transform(self._check_fitted(x1, "x1"))  # (m1, k)
         f2 = self.transform(self._check_fitted(x2, "x2"))  # (m2, k)
         return f1 @ f2.T
+
+
+# --- explicit-feature encoder (the training check of Claim 1) ------------------------
+
+
+def contrastive_kernel_loss(f: Tensor, A: Tensor) -> Tensor:
+    r"""The book's contrastive loss (K3) on a representation given as rows.
+
+    .. math::
+        \mathcal L_c = \lVert Z^\top Z - A \rVert_F^2 = \lVert F F^\top - A
+        \rVert_F^2, \qquad F = Z^\top \in \mathbb R^{N \times k}
+
+    The book's own formulation (a spectral-contrastive-type loss whose optimum
+    correlates augmented views and decorrelates the others); the paper's exact
+    contrastive loss is quoted on the chapter's first page. Differentiable.
+
+    Args:
+        f: Representation of the N training views, shape (N, k).
+        A: Augmentation adjacency, shape (N, N).
+
+    Returns:
+        The loss, a scalar tensor.
+
+    Raises:
+        TypeError: If ``f`` or ``A`` is not a floating-point tensor.
+        ValueError: If ``A`` is not (N, N) for the N rows of ``f``.
+    """
+    check_batch(f, name="f")
+    check_float(A, name="A")
+    n = f.shape[0]
+    if A.shape != (n, n):
+        raise ValueError(
+            f"A: expected shape ({n}, {n}) for the {n} rows of f, got {tuple(A.shape)}"
+        )
+    return ((f @ f.T - A.to(f)) ** 2).sum()
+
+
+class ExplicitKernelEncoder(nn.Module):
+    r"""Linear head on explicit kernel features, :math:`f(x) = W \phi(x)`.
+
+    The encoder of [kiani2022kernel, arXiv:2209.14884] before the representer
+    form (K1): W (k, D) acts on a finite feature map :math:`\phi` (random
+    Fourier features here), so it can be trained by gradient descent and
+    compared with the closed form (Claim 1). Only the part of W inside
+    :math:`\mathrm{span}\,\Phi` changes the loss; the part outside stays at its
+    initial value, which is the small gap between training and the closed form.
+
+    Args:
+        n_features: Input feature dimension D, an int >= 1.
+        k: Output dimension, an int >= 1.
+        init_scale: Standard deviation of the Gaussian initial W, >= 0 (0 is a
+            saddle point of (K3): the gradient vanishes and nothing moves).
+        generator: CPU generator for the initial W.
+
+    Shapes: ``forward(phi)`` maps (N, D) float64 features to (N, k) rows.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If ``n_features < 1``, ``k < 1`` or ``init_scale < 0``.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        k: int,
+        *,
+        init_scale: float = 1e-3,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        check_int(n_features, name="n_features", minimum=1)
+        check_int(k, name="k", minimum=1)
+        init_scale = check_positive(init_scale, name="init_scale", strict=False)
+        check_generator(generator)
+        w = torch.randn(k, n_features, generator=generator, dtype=torch.float64)
+        self.weight = nn.Parameter(init_scale * w)  # (k, D)
+
+    def forward(self, phi: Tensor) -> Tensor:
+        """Representation rows ``phi @ W^T``, shape (N, k), of features (N, D)."""
+        check_batch(phi, name="phi")
+        if phi.shape[1] != self.weight.shape[1]:
+            raise ValueError(
+                f"phi: expected shape (N, {self.weight.shape[1]}), got "
+                f"{tuple(phi.shape)}"
+            )
+        return phi.to(self.weight) @ self.weight.T  # (N, k)
+
+
+def fit_explicit_encoder(
+    encoder: ExplicitKernelEncoder,
+    phi: Tensor,
+    group_ids: Tensor,
+    *,
+    max_iter: int = 500,
+) -> list[float]:
+    r"""Train an explicit-feature encoder on the book's (K3) with L-BFGS.
+
+    Minimises :math:`\lVert F F^\top - A \rVert_F^2` over W in place
+    (``torch.optim.LBFGS`` with a strong-Wolfe line search, float64). First-order
+    Adam did not converge in 3000 steps on this problem (chapter Pitfalls);
+    L-BFGS reaches about 1e-8 in a second on a well-conditioned kernel.
+
+    Args:
+        encoder: The model to train (its W is updated in place).
+        phi: Explicit features of the N training views, shape (N, D).
+        group_ids: Source id of each view, integer tensor of shape (N,).
+        max_iter: L-BFGS iterations, an int >= 1.
+
+    Returns:
+        The loss after each L-BFGS function evaluation (the last is the final
+        loss).
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If the shapes disagree.
+    """
+    if not isinstance(encoder, ExplicitKernelEncoder):
+        raise TypeError(
+            f"encoder: expected an ExplicitKernelEncoder, got {type(encoder).__name__}"
+        )
+    check_batch(phi, name="phi")
+    check_labels(group_ids, name="group_ids", n=phi.shape[0])
+    check_int(max_iter, name="max_iter", minimum=1)
+    phi = to_float64(phi).to(encoder.weight.device)
+    A = augmentation_adjacency(group_ids).to(phi.device)  # (N, N)
+    opt = torch.optim.LBFGS(
+        encoder.parameters(),
+        max_iter=max_iter,
+        tolerance_grad=1e-12,
+        tolerance_change=1e-15,
+        history_size=50,
+        line_search_fn="strong_wolfe",
+    )
+    history: list[float] = []
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        loss = contrastive_kernel_loss(encoder(phi), A)
+        loss.backward()
+        history.append(loss.item())
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+        history.append(closure().item())
+    return history

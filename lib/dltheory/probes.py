@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
 
 from dltheory import models
@@ -146,6 +147,7 @@ def linear_probe(
     c: float = 1.0,
     max_iter: int = 500,
     standardize: bool = True,
+    solver: str = "torch",
     generator: torch.Generator | None = None,
 ) -> float:
     r"""Test accuracy of a linear classifier trained on frozen features.
@@ -160,7 +162,10 @@ def linear_probe(
         + \frac{1}{2 C n} \|W\|_F^2,
 
     which is scikit-learn's ``LogisticRegression(C=C)`` objective divided by
-    ``C n``, solved on the features' device with L-BFGS in float64.
+    ``C n``, solved on the features' device with L-BFGS in float64
+    (``solver="torch"``), or by scikit-learn's ``LogisticRegression`` itself on
+    the CPU (``solver="sklearn"``, for chapters that compare against
+    scikit-learn baselines; the two agree within a point, tested).
 
     Args:
         f_train: Training features, shape (n, H).
@@ -175,6 +180,8 @@ def linear_probe(
         max_iter: L-BFGS iterations.
         standardize: Standardise each feature with the labelled subset's mean and
             standard deviation (the default); False uses the features as given.
+        solver: ``"torch"`` (L-BFGS on the device) or ``"sklearn"``
+            (``sklearn.linear_model.LogisticRegression(C=c, max_iter=max_iter)``).
         generator: CPU generator for the labelled subsets.
 
     Returns:
@@ -188,6 +195,7 @@ def linear_probe(
     check_int(draws, name="draws", minimum=1)
     check_positive(c, name="c")
     check_int(max_iter, name="max_iter", minimum=1)
+    check_choice(solver, name="solver", choices=("torch", "sklearn"))
     dtype = torch.float64 if f_train.device.type != "mps" else torch.float32
     f_train, f_test = f_train.detach().to(dtype), f_test.detach().to(dtype)
     y_test = y_test.to(f_test.device)
@@ -208,10 +216,14 @@ def linear_probe(
             if standardize
             else (f_train[idx], f_test)
         )
+        y_idx = y_train.to(f_train.device)[idx]
+        if solver == "sklearn":
+            clf = LogisticRegression(C=c, max_iter=max_iter)
+            clf.fit(tr.cpu().numpy(), y_idx.cpu().numpy())
+            accuracies.append(clf.score(te.cpu().numpy(), y_test.cpu().numpy()))
+            continue
         with torch.enable_grad():
-            w, b = _logistic_regression(
-                tr, y_train.to(f_train.device)[idx], n_classes, c=c, max_iter=max_iter
-            )
+            w, b = _logistic_regression(tr, y_idx, n_classes, c=c, max_iter=max_iter)
         accuracies.append(((te @ w + b).argmax(1) == y_test).double().mean().item())
     return sum(accuracies) / len(accuracies)
 

@@ -2,10 +2,8 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
-from sklearn.decomposition import KernelPCA
 from torch.testing import assert_close
 
 from dltheory import kernels, spectral
@@ -120,16 +118,19 @@ def test_laplacian_zero_eigenvalues_count_sources():
     assert (torch.linalg.eigvalsh(L).abs() < 1e-9).sum().item() == 5
 
 
-def test_kernel_pca_matches_sklearn_up_to_sign():
+def test_kernel_pca_is_the_centred_eigendecomposition():
+    # Independent restatement: eigh of H K H, scores U_k Lambda_k^{1/2}.
     x = torch.randn(40, 3, generator=_gen(0), dtype=F64)
     K = kernels.rbf_kernel(x, x, gamma=0.5)
-    U, lam = kernels.kernel_pca(K, 4)
-    ref = KernelPCA(4, kernel="precomputed").fit(K.numpy())
-    scores = torch.from_numpy(ref.transform(K.numpy()))
-    ours = U * lam.sqrt()
-    signs = torch.sign((ours * scores).sum(0))
-    assert_close(ours * signs, scores, rtol=1e-7, atol=1e-9)  # ARPACK-free, eigh
-    assert_close(lam, torch.from_numpy(np.asarray(ref.eigenvalues_)))
+    train, new = kernels.kernel_pca(K, 4, K_new=K[:7])
+    H = torch.eye(40, dtype=F64) - 1 / 40
+    lam, U = torch.linalg.eigh(H @ K @ H)
+    ref = U[:, -4:].flip(1) * lam[-4:].flip(0).sqrt()  # (40, 4)
+    signs = torch.sign((train * ref).sum(0))
+    assert_close(train, ref * signs, rtol=1e-7, atol=1e-9)
+    assert_close(new, train[:7])  # training points seen as new: same scores
+    assert (train.gather(0, train.abs().argmax(0, keepdim=True)) > 0).all()
+    assert kernels.kernel_pca(K, 4)[1] is None
 
 
 @pytest.mark.parametrize(
@@ -142,6 +143,11 @@ def test_kernel_pca_matches_sklearn_up_to_sign():
             "shape",
         ),
         (lambda: kernels.kernel_pca(torch.eye(3), 3), ValueError, "k:"),
+        (
+            lambda: kernels.kernel_pca(torch.eye(3), 1, K_new=torch.ones(2, 4)),
+            ValueError,
+            "K_new",
+        ),
         (lambda: kernels.kernel_pca(torch.ones(3, 2), 1), ValueError, "square"),
         (
             lambda: kernels.kernel_pca(torch.triu(torch.ones(3, 3)), 1),
@@ -296,3 +302,108 @@ def test_induced_kernel_fit_transform_errors():
         model.transform(x[:, :3])
     with pytest.raises(ValueError, match="singular"):
         kernels.InducedKernel(ridge=0.0, base_kernel=lambda a, b: a @ b.T).fit(x, ids)
+
+
+# --- digit views, pair separation ------------------------------------------------
+
+
+def test_digit_views_shapes_ids_and_range():
+    x = torch.rand(5, 64, generator=_gen(0), dtype=F64)
+    views, ids = kernels.digit_views(x, 3, generator=_gen(1))
+    assert views.shape == (15, 64)
+    assert ids.tolist() == [0, 1, 2, 3, 4] * 3
+    assert views.min() >= 0
+    assert views.max() <= 1
+    same, _ = kernels.digit_views(x, 3, generator=_gen(1))
+    assert_close(views, same)
+    identity, _ = kernels.digit_views(
+        x, 2, max_degrees=0.0, max_shift=0.0, noise=0.0, generator=_gen(1)
+    )
+    assert_close(identity, x.repeat(2, 1))
+    with pytest.raises(ValueError, match="n_views"):
+        kernels.digit_views(x, 0)
+
+
+def test_pair_separation_known_answers():
+    g = _gen(0)
+    a = torch.randn(200, 8, generator=g, dtype=F64)
+    # Identical views: every positive scores 1, above every negative: AUC 1.
+    perfect = kernels.pair_separation(a, a, generator=_gen(1))
+    assert perfect["pos"] == pytest.approx(1.0)
+    assert perfect["auc"] == 1.0
+    # Unrelated views: AUC near 1/2, both means near 0.
+    b = torch.randn(200, 8, generator=g, dtype=F64)
+    chance = kernels.pair_separation(a, b, generator=_gen(1))
+    assert abs(chance["auc"] - 0.5) < 0.1
+    assert abs(chance["pos"]) < 0.1
+    assert abs(chance["neg"]) < 0.1
+    # A kernel is normalised: the RBF scores are k(a, b) since k(x, x) = 1.
+    rbf = kernels.pair_separation(
+        a, a + 0.1 * b, kernel=lambda u, v: kernels.rbf_kernel(u, v, gamma=0.1)
+    )
+    pos = kernels.rbf_kernel(a, a + 0.1 * b, gamma=0.1).diagonal().mean()
+    assert rbf["pos"] == pytest.approx(pos.item())
+    # Scale invariance of the cosine score.
+    scaled = kernels.pair_separation(3 * a, a + b, generator=_gen(1))
+    assert scaled == pytest.approx(kernels.pair_separation(a, a + b, generator=_gen(1)))
+
+
+def test_pair_separation_errors():
+    a = torch.randn(5, 3, dtype=F64)
+    with pytest.raises(ValueError, match="same shape"):
+        kernels.pair_separation(a, a[:4])
+    with pytest.raises(TypeError, match="callable"):
+        kernels.pair_separation(a, a, kernel=3)
+    with pytest.raises(ValueError, match="shape"):
+        kernels.pair_separation(a[:1], a[:1])
+
+
+# --- explicit-feature encoder ------------------------------------------------------
+
+
+def test_contrastive_kernel_loss_gradient_is_the_derived_one():
+    # dL/dW = 4 W Phi^T (Z^T Z - A) Phi for Z = W Phi^T (the chapter's exercise).
+    x, ids = _views(n_src=3, views=2, d=3)
+    phi = kernels.random_fourier_features(x, 20, gamma=1.0, generator=_gen(1))
+    A = kernels.augmentation_adjacency(ids)
+    W = torch.randn(3, 20, generator=_gen(2), dtype=F64, requires_grad=True)
+    torch.autograd.gradcheck(
+        lambda w: kernels.contrastive_kernel_loss(phi @ w.T, A), (W,)
+    )
+    kernels.contrastive_kernel_loss(phi @ W.T, A).backward()
+    Z = W.detach() @ phi.T  # (k, N)
+    assert_close(W.grad, 4 * Z @ (Z.T @ Z - A) @ phi)
+    with pytest.raises(ValueError, match="A:"):
+        kernels.contrastive_kernel_loss(phi @ W.T, A[:3, :3])
+
+
+def test_explicit_encoder_training_matches_closed_form_and_zero_is_a_saddle():
+    x, ids = _views(n_src=4, views=2, d=3, seed=1, noise=0.3)
+    x_new = torch.randn(5, 3, generator=_gen(9), dtype=F64)
+    phi_all = kernels.random_fourier_features(
+        torch.cat([x, x_new]), 300, gamma=1.0, generator=_gen(3)
+    )
+    phi, phi_new = phi_all[:8], phi_all[8:]
+    encoder = kernels.ExplicitKernelEncoder(300, 4, init_scale=1e-3, generator=_gen(4))
+    history = kernels.fit_explicit_encoder(encoder, phi, ids)
+    assert history[-1] < 1e-10 < history[0]
+    closed = kernels.InducedKernel(
+        "contrastive", ridge=0.0, base_kernel=lambda a, b: a @ b.T
+    ).fit(phi, ids)
+    f = encoder(phi_new).detach()
+    rel = ((f @ f.T - closed.kernel(phi_new, phi_new)).norm() / f.norm() ** 2).item()
+    assert rel < 0.05, rel  # the initial W outside span(Phi) is never trained away
+    zero = kernels.ExplicitKernelEncoder(300, 4, init_scale=0.0)
+    stuck = kernels.fit_explicit_encoder(zero, phi, ids, max_iter=20)
+    assert stuck[-1] == pytest.approx(8.0 * 2)  # ||A||_F^2: 4 blocks of 2 x 2 ones
+    assert zero.weight.abs().max().item() == 0.0
+
+
+def test_explicit_encoder_errors():
+    with pytest.raises(ValueError, match="init_scale"):
+        kernels.ExplicitKernelEncoder(4, 2, init_scale=-1.0)
+    encoder = kernels.ExplicitKernelEncoder(4, 2)
+    with pytest.raises(ValueError, match="phi"):
+        encoder(torch.zeros(3, 5, dtype=F64))
+    with pytest.raises(TypeError, match="ExplicitKernelEncoder"):
+        kernels.fit_explicit_encoder(torch.nn.Linear(4, 2), torch.zeros(3, 4), None)

@@ -34,6 +34,20 @@ def test_linear_probe_matches_scikit_learn(digits_features):
     assert abs(ours - theirs) <= 0.01, f"torch {ours:.3f} vs scikit-learn {theirs:.3f}"
 
 
+def test_sklearn_solver_is_scikit_learn_and_agrees_with_torch(digits_features):
+    f_tr, y_tr, f_te, y_te = digits_features
+    ours = probes.linear_probe(f_tr, y_tr, f_te, y_te, solver="sklearn", max_iter=5000)
+    scaler = StandardScaler().fit(f_tr.numpy())
+    reference = LogisticRegression(C=1.0, max_iter=5000).fit(
+        scaler.transform(f_tr.numpy()), y_tr.numpy()
+    )
+    assert ours == reference.score(scaler.transform(f_te.numpy()), y_te.numpy())
+    torch_solver = probes.linear_probe(f_tr, y_tr, f_te, y_te)
+    assert abs(ours - torch_solver) <= 0.01, f"{ours:.3f} vs {torch_solver:.3f}"
+    with pytest.raises(ValueError, match="solver"):
+        probes.linear_probe(f_tr, y_tr, f_te, y_te, solver="adam")
+
+
 def test_unstandardised_probe_matches_scikit_learn_on_raw_features(digits_features):
     f_tr, y_tr, f_te, y_te = digits_features
     f_tr, f_te = f_tr / 10, f_te / 10  # a scale the standardised probe would undo
