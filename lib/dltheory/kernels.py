@@ -5,9 +5,12 @@ a linear map W on the feature space H of a fixed kernel, :math:`f(x) = W\phi(x)`
 and the optimal representation of a contrastive or a non-contrastive loss can be
 written with kernel evaluations and the augmentation graph only; its inner product
 is the *induced kernel*. This module holds the base kernels (``rbf_kernel``,
-``polynomial_kernel``, ``random_fourier_features``), the augmentation adjacency
-(``augmentation_adjacency``, ``laplacian``), the kernel-PCA baseline
-(``kernel_pca``) and the closed-form optima as an estimator, ``InducedKernel``.
+``polynomial_kernel``, ``random_fourier_features``), the chapter's augmented views
+and graph (``digit_views``, ``augmentation_adjacency``, ``laplacian``), the
+closed-form optima as an estimator (``InducedKernel``), the explicit-feature encoder
+that checks them by training (``ExplicitKernelEncoder``, ``fit_explicit_encoder``,
+``contrastive_kernel_loss``), and the measurements of the chapter: the kernel-PCA
+baseline (``kernel_pca``, scikit-learn's) and ``pair_separation``.
 
 Notation (the chapter's): x_1..x_N are all training views, :math:`K = \Phi^\top
 \Phi` (N, N) the Gram matrix, :math:`k_x = \Phi^\top \phi(x)` (N,), A (N, N) the
