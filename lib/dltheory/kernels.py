@@ -10,7 +10,7 @@ and graph (``digit_views``, ``augmentation_adjacency``, ``laplacian``), the
 closed-form optima as an estimator (``InducedKernel``), the explicit-feature encoder
 that checks them by training (``ExplicitKernelEncoder``, ``fit_explicit_encoder``,
 ``contrastive_kernel_loss``), and the measurements of the chapter: the kernel-PCA
-baseline (``kernel_pca``, scikit-learn's) and ``pair_separation``.
+baseline (``kernel_pca``, scikit-learn's), ``pair_scores`` and ``pair_separation``.
 
 Notation (the chapter's): x_1..x_N are all training views, :math:`K = \Phi^\top
 \Phi` (N, N) the Gram matrix, :math:`k_x = \Phi^\top \phi(x)` (N,), A (N, N) the
@@ -432,27 +432,26 @@ def kernel_pca(
 # --- pair separation ---------------------------------------------------------------
 
 
-def pair_separation(
+def pair_scores(
     f_a: Tensor,
     f_b: Tensor,
     *,
     kernel: Callable[[Tensor, Tensor], Tensor] | None = None,
     generator: torch.Generator | None = None,
-) -> dict[str, float]:
-    r"""How well a kernel tells augmented pairs from unrelated ones (Claim 2).
+) -> tuple[Tensor, Tensor]:
+    r"""Normalised-kernel scores of augmented and of unrelated pairs (Claim 2).
 
-    [kiani2022kernel, arXiv:2209.14884, abstract: the induced kernel "correlates
-    points which are related by an augmentation ... and de-correlates points
-    otherwise"]. With the normalised kernel (cosine similarity in feature space)
+    The scores behind ``pair_separation`` [kiani2022kernel, arXiv:2209.14884,
+    abstract]: with the normalised kernel (cosine similarity in feature space)
 
     .. math::
         s(x, x') = \frac{k(x, x')}{\sqrt{k(x, x)\, k(x', x')}},
 
-    positive pairs are :math:`(a_i, b_i)` (two views of source i) and negative
-    pairs :math:`(a_i, b_{\pi(i)})` for a random permutation :math:`\pi`; the
-    few fixed points :math:`\pi(i) = i` are dropped from the negatives. The AUC is
-    scikit-learn's ``roc_auc_score`` of positives (label 1) against negatives:
-    the probability that a random positive pair scores above a random negative.
+    the positive scores are :math:`s(a_i, b_i)` (two views of source i) and the
+    negative scores :math:`s(a_i, b_{\pi(i)})` for a random permutation
+    :math:`\pi` (``torch.randperm`` from ``generator``), the fixed points
+    :math:`\pi(i) = i` dropped. Norms below 1e-150 are clamped (a zero feature
+    vector scores 0, never NaN).
 
     Args:
         f_a: First view of m sources, shape (m, k): features (``kernel=None``,
@@ -464,11 +463,13 @@ def pair_separation(
         generator: CPU generator for the permutation.
 
     Returns:
-        ``{"pos": mean positive score, "neg": mean negative score, "auc": AUC}``.
+        ``(pos, neg)``: positive scores, shape (m,), and negative scores, shape
+        (m',) with m' <= m (m minus the fixed points of :math:`\pi`), float64 on
+        the inputs' device, each in [-1, 1].
 
     Raises:
-        TypeError: If the inputs are not floating point or ``kernel`` is not
-            callable.
+        TypeError: If the inputs are not floating point, ``kernel`` is not
+            callable or ``generator`` not a generator.
         ValueError: If the shapes differ or m < 2.
     """
     check_batch(f_a, name="f_a", min_rows=2)
@@ -493,8 +494,50 @@ def pair_separation(
     perm = torch.randperm(m, generator=generator).to(S.device)  # (m,)
     rows = torch.arange(m, device=S.device)
     keep = perm != rows
-    pos = S.diagonal()  # (m,)
-    neg = S[rows[keep], perm[keep]]  # (m',)
+    return S.diagonal(), S[rows[keep], perm[keep]]  # (m,), (m',)
+
+
+def pair_separation(
+    f_a: Tensor,
+    f_b: Tensor,
+    *,
+    kernel: Callable[[Tensor, Tensor], Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    r"""How well a kernel tells augmented pairs from unrelated ones (Claim 2).
+
+    [kiani2022kernel, arXiv:2209.14884, abstract: the induced kernel "correlates
+    points which are related by an augmentation ... and de-correlates points
+    otherwise"]. With the normalised kernel (cosine similarity in feature space)
+
+    .. math::
+        s(x, x') = \frac{k(x, x')}{\sqrt{k(x, x)\, k(x', x')}},
+
+    positive pairs are :math:`(a_i, b_i)` (two views of source i) and negative
+    pairs :math:`(a_i, b_{\pi(i)})` for a random permutation :math:`\pi`; the
+    few fixed points :math:`\pi(i) = i` are dropped from the negatives. The AUC is
+    scikit-learn's ``roc_auc_score`` of positives (label 1) against negatives:
+    the probability that a random positive pair scores above a random negative.
+    The scores themselves come from ``pair_scores`` (same generator, same pairs).
+
+    Args:
+        f_a: First view of m sources, shape (m, k): features (``kernel=None``,
+            k is the dot product) or inputs of ``kernel``.
+        f_b: Second view of the same sources, shape (m, k).
+        kernel: Callable (x (n, k), y (p, k)) -> (n, p) Gram matrix, e.g.
+            ``functools.partial(rbf_kernel, gamma=g)`` or ``InducedKernel.kernel``;
+            None: the dot product of the rows.
+        generator: CPU generator for the permutation.
+
+    Returns:
+        ``{"pos": mean positive score, "neg": mean negative score, "auc": AUC}``.
+
+    Raises:
+        TypeError: If the inputs are not floating point or ``kernel`` is not
+            callable.
+        ValueError: If the shapes differ or m < 2.
+    """
+    pos, neg = pair_scores(f_a, f_b, kernel=kernel, generator=generator)
     scores = torch.cat([pos, neg]).cpu().numpy()
     labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).cpu().numpy()
     return {

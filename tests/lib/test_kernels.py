@@ -348,6 +348,22 @@ def test_pair_separation_known_answers():
     assert scaled == pytest.approx(kernels.pair_separation(a, a + b, generator=_gen(1)))
 
 
+def test_pair_scores_are_the_pairs_behind_pair_separation():
+    g = _gen(0)
+    a = torch.nn.functional.normalize(torch.randn(30, 4, generator=g, dtype=F64), dim=1)
+    b = torch.nn.functional.normalize(torch.randn(30, 4, generator=g, dtype=F64), dim=1)
+    pos, neg = kernels.pair_scores(a, b, generator=_gen(1))
+    assert_close(pos, (a * b).sum(1))
+    summary = kernels.pair_separation(a, b, generator=_gen(1))
+    assert summary["pos"] == pytest.approx(pos.mean().item())
+    assert summary["neg"] == pytest.approx(neg.mean().item())
+    perm = torch.randperm(30, generator=_gen(1))
+    fixed = (perm == torch.arange(30)).sum().item()
+    assert neg.shape == (30 - fixed,)  # fixed points of the permutation dropped
+    kept = perm != torch.arange(30)
+    assert_close(neg, (a[kept] * b[perm[kept]]).sum(1))
+
+
 def test_pair_separation_errors():
     a = torch.randn(5, 3, dtype=F64)
     with pytest.raises(ValueError, match="same shape"):
