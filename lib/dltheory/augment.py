@@ -24,7 +24,8 @@ same random directions, scaled (common random numbers).
 
 ``as_images`` runs an image augmentation on flat vectors (the (n, 64) digits), and
 ``digits_augmentation(strength=...)`` is the common SSL setting of the foundations
-chapter. No function clamps its output: noise can take pixels outside [0, 1].
+chapter. Only ``clip`` clamps: noise can take pixels outside [0, 1] until a ``clip``
+ends the chain.
 
 **Geometry.** ``affine`` maps pixel positions :math:`p` (in pixels, origin at the
 image centre, :math:`x` to the right, :math:`y` down) of the input to
@@ -147,6 +148,37 @@ def gaussian_noise(
         x.shape, generator=generator, device=_draw_device(generator), dtype=dtype
     )
     return x + std * eps.to(x.device, x.dtype)
+
+
+def clip(
+    x: Tensor,
+    *,
+    low: float = 0.0,
+    high: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Clamp every entry to [low, high], the last step of a chain that adds noise.
+
+    Draws nothing (``generator`` is accepted so that ``compose`` can pass it).
+
+    Args:
+        x: A batch of any shape (B, ...), floating point.
+        low: Lower bound.
+        high: Upper bound, >= ``low``.
+        generator: Ignored.
+
+    Returns:
+        ``x.clamp(low, high)``, same shape, device and dtype.
+
+    Raises:
+        TypeError: If ``x`` is not a floating-point tensor.
+        ValueError: If ``x`` is 0-dimensional or ``high < low``.
+    """
+    _check_batch(x)
+    check_generator(generator)
+    if high < low:
+        raise ValueError(f"high: expected a number >= low = {low}, got {high}")
+    return x.clamp(low, high)
 
 
 def random_mask(

@@ -374,6 +374,66 @@ def mean_pairwise_hsic(
     return M[off].mean()
 
 
+def feature_dependence(
+    h: Tensor, *, n_features: int = 32, seed: int = 0, unbiased: bool = False
+) -> dict[str, float | Tensor]:
+    r"""Pairwise dependence of a representation, the chapter's Claims 4 and 5 score.
+
+    [mialon2022vcreg, arXiv:2209.14905v2] (measure: the chapter's). Draw
+    :math:`k = \min(n_{\rm features}, d_{\rm alive})` of the non-constant columns of h
+    without replacement (``torch.randperm`` with a CPU generator seeded ``seed``, so
+    the same representation always gives the same features), then
+
+    .. math::
+        \bar H = \frac{1}{k(k-1)} \sum_{i \ne j}
+        \frac{\widehat{\rm HSIC}(h_i, h_j)}{\sqrt{\widehat{\rm HSIC}(h_i, h_i)\,
+        \widehat{\rm HSIC}(h_j, h_j)}},
+        \qquad \overline{|r|} = \frac{1}{k(k-1)} \sum_{i \ne j} |r(h_i, h_j)|,
+
+    with the Gaussian-kernel HSIC of ``pairwise_hsic`` (per-feature median
+    bandwidths, biased by default; ``unbiased=True`` for tests) and r the Pearson
+    correlation. Lower :math:`\bar H` is more pairwise independent; put
+    :math:`\overline{|r|}` next to it, since on SSL representations of the digits
+    the two are almost functions of each other (chapter 03, notebook 3). Unitless.
+
+    Args:
+        h: Representation, shape (n, d), n >= 4 (the unbiased estimator needs 4).
+        n_features: Features to draw, an int >= 2 (default 32, the chapter's).
+        seed: Seed of the draw, an int >= 0.
+        unbiased: Use the unbiased HSIC estimator (Song et al., 2012).
+
+    Returns:
+        A dict: ``hsic`` (float, the mean normalised pairwise HSIC), ``abs_corr``
+        (float, mean |r| of the same pairs), ``matrix`` ((k, k) normalised HSIC,
+        float64 on the CPU), ``features`` ((k,) int64 indices of the drawn columns).
+
+    Raises:
+        TypeError: If ``h`` is not a floating-point tensor or an option not an int.
+        ValueError: If ``h`` is not (n, d) with n >= 4, has fewer than 2
+            non-constant columns, or ``n_features`` < 2.
+    """
+    check_batch(h, name="h", min_rows=4)
+    check_int(n_features, name="n_features", minimum=2)
+    check_int(seed, name="seed", minimum=0)
+    alive = torch.nonzero(h.std(0) > 0).flatten().cpu()  # non-constant columns
+    if len(alive) < 2:
+        raise ValueError(
+            f"h: expected at least 2 non-constant features, got {len(alive)}"
+        )
+    order = torch.randperm(len(alive), generator=torch.Generator().manual_seed(seed))
+    features = alive[order[:n_features]]  # (k,)
+    h_k = h[:, features.to(h.device)]  # (n, k)
+    M = pairwise_hsic(h_k, unbiased=unbiased, normalized=True)  # (k, k) float64
+    R = torch.corrcoef(h_k.T.to(M.dtype))  # (k, k)
+    off = ~torch.eye(len(features), dtype=torch.bool, device=M.device)
+    return {
+        "hsic": M[off].mean().item(),
+        "abs_corr": R[off].abs().mean().item(),
+        "matrix": M.cpu(),
+        "features": features,
+    }
+
+
 def pairwise_hsic_rff(
     h: Tensor,
     n_features: int = 256,

@@ -101,7 +101,10 @@ def train_ssl(
     Each step draws ``batch_size`` inputs with replacement, makes two views with
     ``augmentation(x_batch, generator=...)``, embeds both with ``model(views) -> (h,
     z)`` and minimises ``loss_fn(z_a, z_b)`` (any loss of ``dltheory.losses``, with
-    its weights fixed by ``functools.partial``). The model is left in eval mode.
+    its weights fixed by ``functools.partial``). Only parameters with
+    ``requires_grad`` go to the optimiser, so a frozen part (e.g. the projector of
+    ``SSLRun(freeze_projector=True)``) keeps its weights; its batch norm still runs
+    in training mode. The model is left in eval mode.
 
     Args:
         model: A module whose forward returns ``(h, z)``, e.g. ``JointEmbedding``.
@@ -128,7 +131,8 @@ def train_ssl(
 
     Raises:
         TypeError: If ``x`` is not a tensor or ``generator`` not a Generator.
-        ValueError: If a size or rate is out of range.
+        ValueError: If a size or rate is out of range, or ``model`` has no
+            trainable parameter.
     """
     _check_loop_args(x, steps, batch_size, lr, weight_decay, generator)
     check_int(log_every, name="log_every", minimum=1)
@@ -149,9 +153,10 @@ def train_ssl(
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if runtime.is_cuda(device) else None
         )
-    opt = _optimizer(
-        net.parameters(), optimizer=optimizer, lr=lr, weight_decay=weight_decay
-    )
+    trainable = [p for p in net.parameters() if p.requires_grad]  # frozen: skipped
+    if not trainable:
+        raise ValueError("model: expected at least one parameter with requires_grad")
+    opt = _optimizer(trainable, optimizer=optimizer, lr=lr, weight_decay=weight_decay)
     local = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
     history: dict[str, list[float]] = {"step": [], "loss": [], "embedding_std": []}
     bar = tqdm(range(1, steps + 1), disable=not progress or rank > 0, desc="train_ssl")
@@ -272,6 +277,13 @@ class SSLRun:
     digits augmentation at ``augmentation_strength``, Adam at 1e-3, 1000 steps of
     256 inputs drawn with replacement. Variants are ``dataclasses.replace(run,
     var_weight=0.0)``.
+
+    ``freeze_projector=True`` keeps the projector at its random initialisation
+    (chapter 03, a frozen random projector [mialon2022vcreg, arXiv:2209.14905v2]):
+    all its parameters, the batch-norm affine weights included, get
+    ``requires_grad=False`` and only the backbone is trained. Its batch norm stays
+    in training mode, so it still normalises with the statistics of each batch: a
+    fixed random map up to that normalisation.
     """
 
     loss: str = "vicreg"  # one of SSL_LOSSES
@@ -287,6 +299,7 @@ class SSLRun:
     steps: int = 1000
     batch_size: int = 256
     lr: float = 1e-3
+    freeze_projector: bool = False  # train the backbone only (chapter 03)
 
     def loss_fn(self) -> Loss:
         """The loss of this run with its weights fixed: ``loss_fn()(z_a, z_b)``."""
@@ -307,11 +320,17 @@ class SSLRun:
         raise ValueError(f"loss: expected one of {SSL_LOSSES}, got {self.loss!r}")
 
     def model(self, in_features: int) -> models.JointEmbedding:
-        """A freshly initialised backbone and projector (seed torch first)."""
+        """A freshly initialised backbone and projector (seed torch first).
+
+        With ``freeze_projector`` the projector's parameters are frozen
+        (``requires_grad=False``); its batch norm keeps its training mode.
+        """
         backbone = models.MLP(
             [in_features, *self.backbone_widths], batch_norm=True, linear_output=False
         )
         head = models.projector([self.backbone_widths[-1], *self.projector_widths])
+        if self.freeze_projector:
+            head.requires_grad_(False)
         return models.JointEmbedding(backbone, head)
 
 
@@ -327,7 +346,8 @@ def run_ssl(
     """Build the model of ``run`` and train it with ``train_ssl`` on ``x``.
 
     The model's initial weights come from ``generator`` (so that one seed fixes
-    the whole run); VICReg runs log their three unweighted terms.
+    the whole run); VICReg runs log their three unweighted terms. With
+    ``run.freeze_projector`` only the backbone is trained (see ``SSLRun``).
 
     Args:
         run: The settings.

@@ -489,3 +489,15 @@ def test_digits_augmentation_grows_with_strength():
 def test_bad_input_raises_naming_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_clip_clamps_and_composes():
+    x = torch.tensor([[-0.5, 0.2, 1.7]])
+    assert_close(augment.clip(x), torch.tensor([[0.0, 0.2, 1.0]]))
+    assert_close(augment.clip(x, low=-1.0, high=0.5), torch.tensor([[-0.5, 0.2, 0.5]]))
+    noisy = augment.compose(partial(augment.gaussian_noise, std=5.0), augment.clip)
+    out = noisy(torch.zeros(4, 10), generator=torch.Generator().manual_seed(0))
+    assert out.min() >= 0
+    assert out.max() <= 1
+    with pytest.raises(ValueError, match="high"):
+        augment.clip(x, low=1.0, high=0.0)

@@ -520,3 +520,38 @@ def test_errors(call, err, match):
     h = _randn(12, 3, seed=34)
     with pytest.raises(err, match=match):
         call(h)
+
+
+# --- feature_dependence --------------------------------------------------------------
+
+
+def test_feature_dependence_known_answers():
+    g = _gen(0)
+    u = torch.rand(400, 2, generator=g, dtype=F64)
+    h = torch.cat([u, u[:, :1], torch.zeros(400, 1, dtype=F64)], 1)  # copy + constant
+    out = independence.feature_dependence(h, n_features=3, seed=0)
+    assert sorted(out["features"].tolist()) == [0, 1, 2]  # the constant is excluded
+    f = out["features"]
+    M = independence.pairwise_hsic(h[:, f], normalized=True)
+    off = ~torch.eye(3, dtype=torch.bool)
+    assert out["hsic"] == pytest.approx(M[off].mean().item())
+    copied = [(i, j) for i in range(3) for j in range(3) if {f[i], f[j]} == {0, 2}]
+    assert all(out["matrix"][i, j] == pytest.approx(1.0) for i, j in copied)
+    R = torch.corrcoef(h[:, f].T)
+    assert out["abs_corr"] == pytest.approx(R[off].abs().mean().item())
+    again = independence.feature_dependence(h, n_features=3, seed=0)
+    assert torch.equal(again["features"], out["features"])
+
+
+def test_feature_dependence_sees_what_correlation_misses():
+    x = torch.randn(500, generator=_gen(1), dtype=F64)
+    out = independence.feature_dependence(torch.stack([x, x**2 - 1], 1), n_features=2)
+    assert out["abs_corr"] < 0.1, out["abs_corr"]
+    assert out["hsic"] > 0.1, out["hsic"]
+
+
+def test_feature_dependence_errors():
+    with pytest.raises(ValueError, match="non-constant"):
+        independence.feature_dependence(torch.zeros(10, 3, dtype=F64))
+    with pytest.raises(ValueError, match="n_features"):
+        independence.feature_dependence(torch.randn(10, 3, dtype=F64), n_features=1)

@@ -1,3 +1,5 @@
+import copy
+import dataclasses
 import functools
 import os
 
@@ -162,6 +164,70 @@ def test_train_supervised_rejects_mismatched_labels():
             nn.Linear(8, 2),
             _data(),
             torch.zeros(10, dtype=torch.long),
+            steps=1,
+            device="cpu",
+            progress=False,
+        )
+
+
+def test_run_ssl_with_a_frozen_projector_trains_the_backbone_only(monkeypatch):
+    # SSLRun(freeze_projector=True): every projector parameter (BN affine included)
+    # keeps its initial value, the backbone moves, and the projector's BN still
+    # normalises with batch statistics (its running mean is updated in train mode).
+    built = []
+    model_of = train.SSLRun.model
+
+    def recording_model(self, in_features):  # keep a copy of the initial weights
+        model = model_of(self, in_features)
+        built.append(copy.deepcopy(model))
+        return model
+
+    monkeypatch.setattr(train.SSLRun, "model", recording_model)
+    run = train.SSLRun(
+        backbone_widths=(16, 16), projector_widths=(16, 8), steps=5, batch_size=32
+    )
+
+    def trained(r):
+        model, _ = train.run_ssl(
+            r,
+            _data(),
+            augmentation=_noise,
+            generator=torch.Generator().manual_seed(0),
+            device="cpu",
+            progress=False,
+        )
+        return model, built[-1]
+
+    model, init = trained(dataclasses.replace(run, freeze_projector=True))
+    assert not any(p.requires_grad for p in model.projector.parameters())
+    for (name, p), p0 in zip(
+        model.projector.named_parameters(), init.projector.parameters(), strict=True
+    ):
+        assert_close(p, p0, rtol=0, atol=0, msg=f"projector.{name} moved")
+    bn = [m for m in model.projector.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert bn, "the projector has no batch norm"
+    assert not torch.equal(bn[0].running_mean, init.projector.blocks[0][1].running_mean)
+    moved = [
+        (p - p0).abs().max().item()
+        for p, p0 in zip(
+            model.backbone.parameters(), init.backbone.parameters(), strict=True
+        )
+    ]
+    assert min(moved) > 0, f"backbone parameters moved by {moved}"
+    # Without the flag the same run trains the projector (the check above can fail).
+    free, free_init = trained(run)
+    moved = free.projector.blocks[0][0].weight - free_init.projector.blocks[0][0].weight
+    assert moved.abs().max() > 0
+
+
+def test_train_ssl_rejects_a_model_without_trainable_parameters():
+    net = _net(0).requires_grad_(False)
+    with pytest.raises(ValueError, match="requires_grad"):
+        train.train_ssl(
+            net,
+            _data(),
+            augmentation=_noise,
+            loss_fn=_vicreg_like,
             steps=1,
             device="cpu",
             progress=False,
