@@ -542,7 +542,7 @@ def amari_distance(W: Tensor, A: Tensor) -> float:
     ``[[1, 1], [0, 1]]`` 0.5). Compare unmixings whose sources have the same
     scale as the true ones, as here: ``vcreg_ica`` and ``fastica`` both return
     unit-variance sources, and ``ica_problem``'s are standardised. Used with
-    [mialon2022vcreg, arXiv:2209.14905v2] and [hyvarinen1999fastica] in Claim 1.
+    [mialon2022vcreg, arXiv:2209.14905v2] and [hyvarinen1999fastica] in Claim 2.
     Unitless.
 
     Args:
@@ -604,7 +604,7 @@ def ica_problem(
     kinds: tuple[str, ...] = SOURCE_KINDS,
     generator: torch.Generator | None = None,
 ) -> ICAProblem:
-    r"""Synthetic linear ICA problem of the chapter's Claim 1, :math:`x = s A^\top`.
+    r"""Synthetic linear ICA problem of the chapter's Claim 2, :math:`x = s A^\top`.
 
     [mialon2022vcreg, arXiv:2209.14905v2] (setting: the book's). Source j is of
     kind ``kinds[j % len(kinds)]`` (cycling when d > len(kinds)), standardised in
@@ -647,7 +647,7 @@ def ica_problem(
 
 
 def whiten(x: Tensor, *, method: str = "pca") -> tuple[Tensor, Tensor]:
-    r"""Whitening by ZCA or PCA, the first step of linear ICA (Claim 1).
+    r"""Whitening by ZCA or PCA, the first step of linear ICA (Claim 2).
 
     With :math:`\hat\Sigma = U \Lambda U^\top` the unbiased (n - 1) covariance of
     x (eigenvalues descending, eigenvector signs fixed: largest entry > 0),
@@ -697,7 +697,7 @@ def whiten(x: Tensor, *, method: str = "pca") -> tuple[Tensor, Tensor]:
 def fastica(
     x: Tensor, *, random_state: int = 0, max_iter: int = 200, tol: float = 1e-4
 ) -> Tensor:
-    r"""FastICA unmixing matrix, the Claim 1 baseline [hyvarinen1999fastica].
+    r"""FastICA unmixing matrix, the Claim 2 baseline [hyvarinen1999fastica].
 
     ``sklearn.decomposition.FastICA(whiten="unit-variance")`` with its defaults
     (parallel fixed-point iteration, logcosh contrast), fitted on the CPU in
@@ -822,6 +822,66 @@ class SeparableProjector(nn.Module):
         return f"d={self.d}, m={self.m}, sigma={self.sigma}"
 
 
+def dense_projector(
+    d: int,
+    width: int = 128,
+    *,
+    sigma: float = 2.0,
+    relu: bool = True,
+    generator: torch.Generator | None = None,
+) -> nn.Sequential:
+    r"""Frozen dense random MLP projector d -> width -> width, the book's (V4).
+
+    [mialon2022vcreg, arXiv:2209.14905v2] (projector form: the book's; VICReg's
+    projector shape [bardes2022vicreg] with random, frozen weights):
+
+    .. math::
+        z = W_2\, \mathrm{relu}(W_1 h + b_1), \qquad (W_1)_{ij} \sim
+        \mathcal N(0, 1/\sigma^2), \ (b_1)_i \sim \mathcal N(0, 1), \
+        (W_2)_{ij} \sim \mathcal N(0, 1/\mathrm{width}),
+
+    no output bias. The rows of :math:`W_1` are isotropic, so the law of z(Rh) is
+    the law of z(h) for any rotation R: as the width grows, VCReg's covariance term
+    on z cannot single out a rotation of white h (the book's (V4)). ``relu=False``
+    drops the ReLU: z is then affine in h, :math:`C(z) = M C(h) M^\top` with
+    :math:`M = W_2 W_1`, constant over rotations of white h (the "linear
+    projector"). ``sigma`` sets the input scale relative to the unit bias (for the
+    ReLU, where the kinks fall); it has no effect when ``relu=False`` (up to the
+    overall scale, which Adam ignores). Drawn in float32 on the CPU from
+    ``generator`` (:math:`W_1`, :math:`b_1`, then :math:`W_2`); every parameter has
+    ``requires_grad=False``.
+
+    Args:
+        d: Input dimension, an int >= 1.
+        width: Hidden and output width, an int >= 1 (default 128 = 4 x 32, the
+            separable projector's output width at the chapter's d and m).
+        sigma: Input scale :math:`\sigma > 0` of the first layer, in units of h.
+        relu: Put a ReLU between the layers (False: a linear projector).
+        generator: Source of randomness; None uses the global one.
+
+    Returns:
+        A frozen ``nn.Sequential`` mapping (n, d) to (n, width).
+
+    Raises:
+        TypeError: If ``d`` or ``width`` is not an int, ``sigma`` not a number or
+            ``generator`` not a generator.
+        ValueError: If ``d`` or ``width`` < 1 or ``sigma`` <= 0.
+    """
+    check_int(d, name="d", minimum=1)
+    check_int(width, name="width", minimum=1)
+    sigma = check_positive(sigma, name="sigma")
+    check_generator(generator)
+    first, last = nn.Linear(d, width), nn.Linear(width, width, bias=False)
+    with torch.no_grad():
+        first.weight.copy_(torch.randn(width, d, generator=generator) / sigma)
+        first.bias.copy_(torch.randn(width, generator=generator))
+        last.weight.copy_(
+            torch.randn(width, width, generator=generator) / math.sqrt(width)
+        )
+    layers = [first, nn.ReLU(), last] if relu else [first, last]
+    return nn.Sequential(*layers).requires_grad_(False)
+
+
 def _block_norms(z: Tensor, d: int) -> tuple[Tensor, Tensor]:
     """Squared Frobenius norms of the (d, d) blocks of C(z), and C's diagonal."""
     check_batch(z, name="z", min_rows=2)
@@ -905,7 +965,7 @@ def within_block_covariance(z: Tensor, *, d: int) -> Tensor:
     return (blocks.diagonal().sum() - diag.pow(2).sum()) / z.shape[1]
 
 
-# --- VCReg as a linear ICA solver (Claim 1) ----------------------------------------
+# --- VCReg as a linear ICA solver (Claim 2) ----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -926,6 +986,7 @@ def vcreg_ica(
     m: int = 32,
     sigma: float = 2.0,
     penalty: str = "cross_block",
+    projector: nn.Module | None = None,
     steps: int = 300,
     lr: float = 5e-2,
     batch_size: int = 1000,
@@ -935,7 +996,7 @@ def vcreg_ica(
     device: torch.device | str | None = None,
     progress: bool = False,
 ) -> ICAResult:
-    r"""Linear ICA by VCReg through a frozen separable projector, Claim 1.
+    r"""Linear ICA by VCReg through a frozen separable projector, the chapter's Claim 2.
 
     [mialon2022vcreg, arXiv:2209.14905v2] (setting and defaults: the chapter's).
     Whiten x (``whiten``), then learn a rotation R of the whitened data
@@ -967,6 +1028,12 @@ def vcreg_ica(
         m: Random features per coordinate (default 32).
         sigma: Projector bandwidth in whitened units (default 2.0).
         penalty: ``"cross_block"`` or ``"full"``.
+        projector: A frozen ``nn.Module`` mapping h (n, d) to z (n, D), used
+            instead of ``SeparableProjector(d, m, sigma=sigma,
+            generator=generator)`` (then ``m`` and ``sigma`` are ignored and
+            nothing is drawn for it), e.g. ``dense_projector`` (the book's (V4)).
+            Every parameter must have ``requires_grad=False``;
+            ``penalty="cross_block"`` needs D to be a multiple of d.
         steps: Adam steps, an int >= 1 (default 300).
         lr: Adam learning rate > 0 (default 5e-2).
         batch_size: Rows per step, an int in [2, n] (default 1000).
@@ -1007,6 +1074,18 @@ def vcreg_ica(
                 f"mixing: expected shape ({d}, {d}), got {tuple(mixing.shape)}"
             )
     check_generator(generator)
+    if projector is not None:
+        if not isinstance(projector, nn.Module):
+            raise TypeError(
+                "projector: expected an nn.Module or None, got "
+                f"{type(projector).__name__}"
+            )
+        trainable = [k for k, p in projector.named_parameters() if p.requires_grad]
+        if trainable:
+            raise ValueError(
+                "projector: expected a frozen module (no parameter with "
+                f"requires_grad=True), got trainable {trainable}"
+            )
     if device is not None and not isinstance(device, torch.device | str):
         raise TypeError(
             "device: expected a torch.device, a str or None, got "
@@ -1016,7 +1095,17 @@ def vcreg_ica(
 
     x_w, W_w = whiten(x, method=whitening)  # (n, d), (d, d) float64
     x_train = x_w.to(device, torch.float32)  # (n, d)
-    projector = SeparableProjector(d, m, sigma=sigma, generator=generator).to(device)
+    if projector is None:
+        projector = SeparableProjector(d, m, sigma=sigma, generator=generator)
+    projector = projector.to(device)
+    if penalty == "cross_block":
+        with torch.no_grad():
+            width = projector(x_train[:2]).shape[1]
+        if width % d:
+            raise ValueError(
+                "projector: penalty='cross_block' needs an output width that is a "
+                f"multiple of d = {d}, got {width}; use penalty='full'"
+            )
     rotation = nn.Linear(d, d, bias=False)
     nn.init.eye_(rotation.weight)  # start at the whitened solution
     rotation = nn.utils.parametrizations.orthogonal(rotation).to(device)

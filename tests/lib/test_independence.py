@@ -555,3 +555,51 @@ def test_feature_dependence_errors():
         independence.feature_dependence(torch.zeros(10, 3, dtype=F64))
     with pytest.raises(ValueError, match="n_features"):
         independence.feature_dependence(torch.randn(10, 3, dtype=F64), n_features=1)
+
+
+# --- vcreg_ica with another projector, dense_projector ------------------------
+
+
+def test_vcreg_ica_with_an_explicit_separable_projector_is_the_default():
+    prob = independence.ica_problem(400, 2, generator=_gen(40))
+    default = independence.vcreg_ica(
+        prob.x, m=8, steps=20, batch_size=200, generator=_gen(41), device="cpu"
+    )
+    g = _gen(41)  # replay: the projector draws first, then the batches
+    projector = independence.SeparableProjector(2, 8, sigma=2.0, generator=g)
+    given = independence.vcreg_ica(
+        prob.x, projector=projector, steps=20, batch_size=200, generator=g, device="cpu"
+    )
+    assert_close(given.rotation, default.rotation)
+
+
+def test_vcreg_ica_projector_errors():
+    x = independence.ica_problem(200, 2, generator=_gen(42)).x
+    with pytest.raises(ValueError, match="frozen"):
+        independence.vcreg_ica(
+            x, projector=torch.nn.Linear(2, 4), steps=1, batch_size=100
+        )
+    odd = torch.nn.Linear(2, 3).requires_grad_(False)
+    with pytest.raises(ValueError, match="multiple of d"):
+        independence.vcreg_ica(x, projector=odd, steps=1, batch_size=100)
+    with pytest.raises(TypeError, match="nn.Module"):
+        independence.vcreg_ica(x, projector=lambda h: h, steps=1, batch_size=100)
+
+
+def test_dense_projector_is_frozen_seeded_and_linear_one_is_rotation_blind():
+    proj = independence.dense_projector(3, 16, generator=_gen(43))
+    assert not any(p.requires_grad for p in proj.parameters())
+    again = independence.dense_projector(3, 16, generator=_gen(43))
+    h = torch.randn(50, 3, generator=_gen(44))
+    assert_close(proj(h), again(h))
+    # Without the ReLU, z is affine in h: C(z) = M C(h) M^T, so the full VCReg
+    # penalty is the same for white h and any rotation of it (the book's (V4)).
+    linear = independence.dense_projector(3, 16, relu=False, generator=_gen(45))
+    h_w, _ = independence.whiten(torch.randn(2000, 3, generator=_gen(46), dtype=F64))
+    R, _ = torch.linalg.qr(torch.randn(3, 3, generator=_gen(47), dtype=F64))
+    z, z_rot = linear.double()(h_w), linear.double()(h_w @ R.T)
+    assert losses.covariance(z).item() == pytest.approx(
+        losses.covariance(z_rot).item(), rel=1e-9
+    )
+    with pytest.raises(ValueError, match="sigma"):
+        independence.dense_projector(3, 16, sigma=0.0)
