@@ -403,9 +403,10 @@ def feature_dependence(
         unbiased: Use the unbiased HSIC estimator (Song et al., 2012).
 
     Returns:
-        A dict: ``hsic`` (float, the mean normalised pairwise HSIC), ``abs_corr``
-        (float, mean |r| of the same pairs), ``matrix`` ((k, k) normalised HSIC,
-        float64 on the CPU), ``features`` ((k,) int64 indices of the drawn columns).
+        The scores as a dict with ``hsic`` (float, the mean normalised pairwise
+        HSIC), ``abs_corr`` (float, the mean absolute correlation of the same
+        pairs), ``matrix`` ((k, k) normalised HSIC, float64 on the CPU) and
+        ``features`` ((k,) int64 indices of the drawn columns).
 
     Raises:
         TypeError: If ``h`` is not a floating-point tensor or an option not an int.
