@@ -469,6 +469,42 @@ def relative_covariance_error(z_samples: Tensor, cov: Tensor) -> Tensor:
     return torch.linalg.matrix_norm(empirical - cov) / scale  # (N,)
 
 
+def in_anchor_region(net: nn.Module, x_n: Tensor, x_samples: Tensor) -> Tensor:
+    r"""Which noise samples lie in their anchor's linear region, for (I2).
+
+    The per-sample version of ``fraction_in_anchor_region`` (which is its mean over
+    samples): sample s of anchor n is in the region :math:`\omega_n` iff its
+    activation pattern q(x) (``dltheory.splines.activation_codes``, (F6)) equals the
+    anchor's on every hidden unit. Computed in float64, batched over all samples.
+
+    Args:
+        net: A plain ReLU MLP (Linear, ReLU, ..., Linear; see ``dltheory.splines``).
+        x_n: Anchors, shape (N, p).
+        x_samples: Samples around each anchor, shape (N, S, p).
+
+    Returns:
+        Bool tensor of shape (N, S), on the device of ``x_samples`` (the CPU for
+        MPS inputs).
+
+    Raises:
+        TypeError: If ``net`` is not a ReLU MLP or an input not a float tensor.
+        ValueError: If the shapes do not match the net's input width.
+    """
+    _check_anchors(x_n)
+    check_batch(x_samples, name="x_samples", min_rows=1, ndim=3)
+    N, p = x_n.shape
+    if x_samples.shape[0] != N or x_samples.shape[2] != p:
+        raise ValueError(
+            f"x_samples: expected shape ({N}, S, {p}) to match x_n {tuple(x_n.shape)}, "
+            f"got {tuple(x_samples.shape)}"
+        )
+    S = x_samples.shape[1]
+    anchor_codes = splines.activation_codes(net, x_n)  # (N, U)
+    codes = splines.activation_codes(net, x_samples.reshape(N * S, p))  # (N S, U)
+    codes = codes.reshape(N, S, -1)  # (N, S, U)
+    return (codes == anchor_codes[:, None, :].to(codes.device)).all(dim=2)  # (N, S)
+
+
 def fraction_in_anchor_region(net: nn.Module, x_n: Tensor, x_samples: Tensor) -> Tensor:
     r"""Fraction of each anchor's noise samples in the anchor's linear region, (I2).
 
@@ -496,20 +532,115 @@ def fraction_in_anchor_region(net: nn.Module, x_n: Tensor, x_samples: Tensor) ->
         TypeError: If ``net`` is not a ReLU MLP or an input not a float tensor.
         ValueError: If the shapes do not match the net's input width.
     """
-    _check_anchors(x_n)
-    check_batch(x_samples, name="x_samples", min_rows=1, ndim=3)
-    N, p = x_n.shape
-    if x_samples.shape[0] != N or x_samples.shape[2] != p:
-        raise ValueError(
-            f"x_samples: expected shape ({N}, S, {p}) to match x_n {tuple(x_n.shape)}, "
-            f"got {tuple(x_samples.shape)}"
-        )
-    S = x_samples.shape[1]
-    anchor_codes = splines.activation_codes(net, x_n)  # (N, U)
-    sample_codes = splines.activation_codes(net, x_samples.reshape(N * S, p))
-    sample_codes = sample_codes.reshape(N, S, -1)  # (N, S, U)
-    same = (sample_codes == anchor_codes[:, None, :]).all(dim=2)  # (N, S)
-    return same.to(torch.float64).mean(dim=1)  # (N,)
+    return in_anchor_region(net, x_n, x_samples).to(torch.float64).mean(dim=1)
+
+
+def covariance_sampling_error(cov: Tensor, samples: int) -> Tensor:
+    r"""RMS relative covariance error of exact Gaussian samples, the floor of (I2).
+
+    .. math::
+        \sqrt{\mathbb E\, e_n^2} = \sqrt{\frac{1 + (\operatorname{tr}\Sigma_n)^2 /
+        \lVert\Sigma_n\rVert_F^2}{S - 1}}
+
+    for :math:`e_n` = ``relative_covariance_error`` of S samples drawn exactly from
+    :math:`\mathcal N(\mu_n, \Sigma_n)` (the book's derivation from the Wishart
+    moments :math:`\operatorname{Var}\hat\Sigma_{ij} = (\Sigma_{ij}^2 +
+    \Sigma_{ii}\Sigma_{jj}) / (S - 1)`). It lies between :math:`\sqrt{2/(S-1)}`
+    (rank one) and :math:`\sqrt{(1 + d)/(S-1)}` (isotropic). An error well above it
+    is a bias, not sampling noise. Computed in float64.
+
+    Args:
+        cov: Covariances, shape (N, d, d), nonzero.
+        samples: Samples per component, S >= 2.
+
+    Returns:
+        Float64 tensor of shape (N,), dimensionless, on ``cov``'s device.
+
+    Raises:
+        TypeError: If ``cov`` is not a floating-point tensor or ``samples`` not an int.
+        ValueError: If ``cov`` is not (N, d, d), is zero, or ``samples < 2``.
+    """
+    check_batch(cov, name="cov", min_rows=1, ndim=3)
+    check_int(samples, name="samples", minimum=2)
+    if cov.shape[1] != cov.shape[2]:
+        raise ValueError(f"cov: expected shape (N, d, d), got {tuple(cov.shape)}")
+    cov = to_float64(cov)
+    frob2 = torch.linalg.matrix_norm(cov).pow(2)  # (N,)
+    if bool((frob2 == 0).any()):
+        raise ValueError("cov: expected nonzero covariances, got a zero one")
+    trace = cov.diagonal(dim1=-2, dim2=-1).sum(dim=-1)  # (N,)
+    return ((1 + trace.pow(2) / frob2) / (samples - 1)).sqrt()  # (N,)
+
+
+class PushforwardCheck(NamedTuple):
+    """(I2) checked on samples at one input covariance: see ``pushforward_check``."""
+
+    pushforward: Pushforward  # the prediction: mean (N, d), cov (N, d, d), jacobian
+    x_samples: Tensor  # (N, S, p) input noise samples, row n around anchor n
+    z_samples: Tensor  # (N, S, d) their outputs
+    in_region: Tensor  # (N, S) bool, sample in its anchor's region
+    fraction: Tensor  # (N,) float64, fraction of samples in the region
+    error: Tensor  # (N,) float64, relative covariance error against the prediction
+    floor: Tensor  # (N,) float64, RMS sampling error of an exact prediction
+
+
+@torch.no_grad()
+def pushforward_check(
+    net: nn.Module,
+    x_n: Tensor,
+    sigma_x: float | Tensor,
+    *,
+    samples: int,
+    generator: torch.Generator | None = None,
+) -> PushforwardCheck:
+    r"""Check the spline push-forward (I2) on samples, and whether its premise holds.
+
+    [shwartzziv2022what, arXiv:2207.10081v1; the book's claim 04-1.] Predicts
+    :math:`z \mid n \sim \mathcal N(f(x_n), J_n \Sigma_x J_n^\top)` with
+    ``spline_pushforward``, draws ``samples`` inputs per anchor from (I1) with
+    ``sample_input_mixture``, runs them through ``net`` (eval mode, no gradients;
+    the mode is restored), and returns, per anchor, the premise (the samples'
+    fraction in the anchor's region, ``in_anchor_region``), the conclusion (the
+    ``relative_covariance_error`` of the outputs against the prediction) and its
+    ``covariance_sampling_error`` floor. Reusing one seed at several ``sigma_x``
+    scales the same standard noise (common random numbers): inside one region the
+    relative error is then the same at every sigma.
+
+    Args:
+        net: A plain ReLU MLP (see ``dltheory.splines``) mapping (n, p) to (n, d).
+        x_n: Anchors, shape (N, p), on the net's device and in its dtype.
+        sigma_x: Isotropic input std s > 0, or a (p, p) covariance, in input units.
+        samples: Draws per anchor, S >= 2.
+        generator: CPU generator of the noise.
+
+    Returns:
+        A ``PushforwardCheck``; tensors on ``x_n``'s device (float64 statistics).
+
+    Raises:
+        TypeError: If ``net`` is not a ReLU MLP or an input has the wrong type.
+        ValueError: As ``spline_pushforward`` and ``sample_input_mixture``, or if
+            ``samples < 2``.
+    """
+    check_int(samples, name="samples", minimum=2)
+    check_generator(generator)
+    pf = spline_pushforward(net, x_n, sigma_x)  # mean (N, d), cov (N, d, d)
+    x_s = sample_input_mixture(x_n, sigma_x, samples=samples, generator=generator)
+    was_training = net.training
+    net.eval()
+    try:
+        z_s = net(x_s.flatten(0, 1)).unflatten(0, x_s.shape[:2])  # (N, S, d)
+    finally:
+        net.train(was_training)
+    inside = in_anchor_region(net, x_n, x_s)  # (N, S)
+    return PushforwardCheck(
+        pushforward=pf,
+        x_samples=x_s,
+        z_samples=z_s,
+        in_region=inside,
+        fraction=inside.to(torch.float64).mean(dim=1),
+        error=relative_covariance_error(z_s, pf.cov),
+        floor=covariance_sampling_error(pf.cov, samples),
+    )
 
 
 # --- Entropy of a Gaussian mixture (I4) ---------------------------------------------

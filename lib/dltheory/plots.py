@@ -10,6 +10,7 @@ signed maps ``RdBu_r`` centred on zero.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib as mpl
@@ -19,6 +20,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from torch import Tensor
+
+from dltheory._checks import check_int, check_positive
 
 OKABE_ITO = (
     "#0072B2",  # blue
@@ -295,4 +298,51 @@ def plot_spectrum(
     ax.set(xlabel="principal direction", ylabel="std (log scale)", title=title)
     if ylim is not None:
         ax.set_ylim(*ylim)
+    return ax
+
+
+def plot_gaussian_ellipse(
+    mean: Tensor,
+    cov: Tensor,
+    *,
+    k: float = 2.0,
+    ax: Axes | None = None,
+    points: int = 100,
+    **style,
+) -> Axes:
+    r"""Draw the k-sigma ellipse of a 2-D Gaussian (chapter 04's push-forward check).
+
+    The ellipse is :math:`\{z : (z - \mu)^\top \Sigma^{-1} (z - \mu) = k^2\}`.
+
+    The curve is :math:`\mu + k L (\cos t, \sin t)^\top` with :math:`\Sigma = L
+    L^\top` (Cholesky, float64). Used by chapter 04 to compare the predicted
+    push-forward N(f(x_n), J Sigma_x J^T) with the sample covariance of the outputs.
+
+    Args:
+        mean: Centre, shape (2,).
+        cov: Covariance, shape (2, 2), positive definite.
+        k: Radius in standard deviations, > 0 (2: about 86 % of a 2-D Gaussian).
+        ax: Axes to draw on.
+        points: Points on the curve, >= 3.
+        **style: Passed to ``ax.plot`` (colour, linestyle, label).
+
+    Raises:
+        ValueError: If the shapes are not (2,) and (2, 2), ``cov`` is not positive
+            definite, or ``k <= 0``.
+    """
+    k = check_positive(k, name="k")
+    check_int(points, name="points", minimum=3)
+    if tuple(mean.shape) != (2,) or tuple(cov.shape) != (2, 2):
+        raise ValueError(
+            f"mean, cov: expected shapes (2,) and (2, 2), got {tuple(mean.shape)} "
+            f"and {tuple(cov.shape)}"
+        )
+    L, info = torch.linalg.cholesky_ex(cov.detach().to("cpu", torch.float64))
+    if info != 0:
+        raise ValueError("cov: expected a positive-definite covariance")
+    t = torch.linspace(0, 2 * math.pi, points, dtype=torch.float64)
+    circle = torch.stack([t.cos(), t.sin()], dim=1)  # (points, 2)
+    curve = mean.detach().to("cpu", torch.float64) + k * circle @ L.T  # (points, 2)
+    ax = _axes(ax)
+    ax.plot(curve[:, 0].numpy(), curve[:, 1].numpy(), **style)
     return ax

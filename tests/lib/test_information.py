@@ -492,3 +492,46 @@ def test_relative_covariance_error_rejects_mismatched_shapes():
         information.relative_covariance_error(
             _randn(2, 5, 3, seed=0), _randn(2, 2, 2, seed=1)
         )
+
+
+# --- the push-forward check of claim 1 -------------------------------------------
+
+
+def test_in_anchor_region_is_the_per_sample_fraction():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2)).double()
+    x_n = torch.randn(4, 2, dtype=F64)
+    x_s = information.sample_input_mixture(
+        x_n, 0.3, samples=50, generator=torch.Generator().manual_seed(1)
+    )
+    inside = information.in_anchor_region(net, x_n, x_s)
+    assert inside.shape == (4, 50)
+    assert_close(
+        inside.double().mean(1), information.fraction_in_anchor_region(net, x_n, x_s)
+    )
+    assert information.in_anchor_region(net, x_n, x_n[:, None, :]).all()
+
+
+def test_covariance_sampling_error_known_answers():
+    S = 101
+    rank_one = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]], dtype=F64)
+    isotropic = 3.0 * torch.eye(4, dtype=F64)[None]
+    floor = information.covariance_sampling_error(torch.cat([rank_one]), S)
+    assert floor.item() == pytest.approx(math.sqrt(2 / (S - 1)))
+    iso = information.covariance_sampling_error(isotropic, S)
+    assert iso.item() == pytest.approx(math.sqrt((1 + 4) / (S - 1)))
+    with pytest.raises(ValueError, match="nonzero"):
+        information.covariance_sampling_error(torch.zeros(1, 2, 2), S)
+
+
+def test_pushforward_check_on_a_linear_net_is_at_the_sampling_floor():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 2)).double()  # one region: (I2) is exact
+    x_n = torch.randn(30, 2, dtype=F64)
+    check = information.pushforward_check(
+        net, x_n, 0.1, samples=500, generator=torch.Generator().manual_seed(2)
+    )
+    assert (check.fraction == 1).all()
+    rms = check.error.pow(2).mean().sqrt()
+    assert rms.item() == pytest.approx(check.floor.mean().item(), rel=0.3)
+    assert check.z_samples.shape == (30, 500, 2)

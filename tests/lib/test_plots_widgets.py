@@ -140,3 +140,16 @@ def test_plot_spectrum_shows_principal_standard_deviations():
         rtol=0.05,
         atol=0,
     )  # sample standard deviations of 2000 draws: within 5 %
+
+
+def test_gaussian_ellipse_spans_k_standard_deviations():
+    ax = plots.plot_gaussian_ellipse(
+        torch.zeros(2), torch.diag(torch.tensor([4.0, 1.0])), k=2.0, points=400
+    )
+    x, y = ax.lines[-1].get_data()
+    assert max(x) == pytest.approx(4.0, abs=1e-3)
+    assert min(x) == pytest.approx(-4.0, abs=1e-3)
+    assert max(y) == pytest.approx(2.0, abs=1e-3)
+    with pytest.raises(ValueError, match="positive-definite"):
+        plots.plot_gaussian_ellipse(torch.zeros(2), -torch.eye(2))
+    plt.close("all")
