@@ -917,6 +917,7 @@ def gaussianity_tests(
     *,
     n_dirs: int = 5,
     test: str = "normaltest",
+    shared_directions: bool = True,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     r"""P-values of normality tests on random 1-D projections of samples.
@@ -928,13 +929,17 @@ def gaussianity_tests(
     needs k >= 8 samples, and scipy warns below 20), or ``"shapiro"``,
     Shapiro-Wilk (k >= 3). A Gaussian vector has Gaussian projections, so small
     p-values reject Gaussianity; high p-values only fail to reject it (the power
-    grows with k: compare p-values at equal sample sizes). For a batch of
-    conditionals (n, k, d) the same directions are used for every row.
+    grows with k: compare p-values at equal sample sizes). For a batch (n, k, d)
+    the same directions serve every row (``shared_directions=True``) or each row
+    gets its own draw, in row order (False: use it when the rows overlap, e.g.
+    subsets of one pool, so that the p-values do not hinge on a few directions).
 
     Args:
         samples: Samples, shape (k, d), or a batch of n samples, shape (n, k, d).
         n_dirs: Number of random directions, >= 1.
         test: ``"normaltest"`` or ``"shapiro"``.
+        shared_directions: One draw of directions for all rows of an (n, k, d)
+            batch (True) or a fresh draw per row (False).
         generator: CPU generator of the directions.
 
     Returns:
@@ -950,6 +955,11 @@ def gaussianity_tests(
     check_int(n_dirs, name="n_dirs", minimum=1)
     check_generator(generator)
     check_float(samples, name="samples")
+    if not isinstance(shared_directions, bool):
+        raise TypeError(
+            "shared_directions: expected a bool, got "
+            f"{type(shared_directions).__name__}"
+        )
     min_k = 8 if test == "normaltest" else 3
     if samples.dim() not in (2, 3) or samples.shape[-2] < min_k:
         raise ValueError(
@@ -957,10 +967,18 @@ def gaussianity_tests(
             f"{test}, got {tuple(samples.shape)}"
         )
     d = samples.shape[-1]
-    dirs = torch.randn(d, n_dirs, generator=generator, dtype=torch.float64)
-    dirs = dirs / dirs.norm(dim=0, keepdim=True)  # (d, n_dirs) unit columns
+    rows = 1 if shared_directions or samples.dim() == 2 else samples.shape[0]
+    dirs = torch.stack(  # (rows, d, n_dirs), drawn row after row
+        [
+            torch.randn(d, n_dirs, generator=generator, dtype=torch.float64)
+            for _ in range(rows)
+        ]
+    )
+    dirs = dirs / dirs.norm(dim=1, keepdim=True)  # unit columns
     z = samples.detach().to("cpu", torch.float64)
-    proj = (z @ dirs).numpy()  # (k, n_dirs) or (n, k, n_dirs)
+    proj = (
+        z @ (dirs[0] if rows == 1 else dirs)
+    ).numpy()  # (k, n_dirs) or (n, k, n_dirs)
     if test == "normaltest":
         pvalues = stats.normaltest(proj, axis=-2).pvalue  # (n_dirs,) or (n, n_dirs)
     else:

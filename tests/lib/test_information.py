@@ -535,3 +535,15 @@ def test_pushforward_check_on_a_linear_net_is_at_the_sampling_floor():
     rms = check.error.pow(2).mean().sqrt()
     assert rms.item() == pytest.approx(check.floor.mean().item(), rel=0.3)
     assert check.z_samples.shape == (30, 500, 2)
+
+
+def test_gaussianity_tests_with_a_draw_per_row():
+    x = torch.randn(3, 50, 4, generator=torch.Generator().manual_seed(0), dtype=F64)
+    per_row = information.gaussianity_tests(
+        x, shared_directions=False, generator=torch.Generator().manual_seed(1)
+    )
+    g = torch.Generator().manual_seed(1)
+    rows = [information.gaussianity_tests(x[i], generator=g) for i in range(3)]
+    assert_close(per_row, torch.stack(rows))
+    with pytest.raises(TypeError, match="shared_directions"):
+        information.gaussianity_tests(x, shared_directions=1)
