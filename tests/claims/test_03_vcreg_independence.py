@@ -17,7 +17,6 @@ where the cache trains each seed's VICReg network once for both tests.
 
 import dataclasses
 import functools
-from functools import partial
 
 import pytest
 import torch
@@ -213,14 +212,7 @@ def test_claim3_random_features_sweep():
 
 # --- notebook 3: pairwise independence of SSL representations ------------------
 
-VIEWS = augment.as_images(
-    augment.compose(
-        partial(augment.random_affine, max_degrees=30.0, max_shift=2.0, max_scale=0.25),
-        partial(augment.gaussian_noise, std=0.1),
-        augment.clip,
-    ),
-    shape=(1, 8, 8),
-)
+VIEWS = augment.strong_digits_augmentation()
 RUN = train.SSLRun(
     loss="vicreg",
     backbone_widths=(512, 256),

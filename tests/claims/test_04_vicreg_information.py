@@ -238,14 +238,7 @@ def test_claim4_cov_weight_lifts_the_dimensional_collapse(seed):
 
 N_IMAGES, K_VIEWS, REPEATS = 60, 100, 4
 
-VIEWS = augment.as_images(
-    augment.compose(
-        partial(augment.random_affine, max_degrees=30.0, max_shift=2.0, max_scale=0.25),
-        partial(augment.gaussian_noise, std=0.1),
-        augment.clip,
-    ),
-    shape=(1, 8, 8),
-)
+VIEWS = augment.strong_digits_augmentation()
 RUN = train.SSLRun(
     loss="vicreg",
     backbone_widths=(512, 256),

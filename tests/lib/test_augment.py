@@ -501,3 +501,24 @@ def test_clip_clamps_and_composes():
     assert out.max() <= 1
     with pytest.raises(ValueError, match="high"):
         augment.clip(x, low=1.0, high=0.0)
+
+
+def test_strong_digits_augmentation_is_the_composition_it_documents():
+    x = torch.rand(6, 64, generator=torch.Generator().manual_seed(0))
+    ours = augment.strong_digits_augmentation(strength=0.5)(
+        x, generator=torch.Generator().manual_seed(1)
+    )
+    by_hand = augment.as_images(
+        augment.compose(
+            partial(
+                augment.random_affine, max_degrees=15.0, max_shift=1.0, max_scale=0.125
+            ),
+            partial(augment.gaussian_noise, std=0.05),
+            augment.clip,
+        )
+    )(x, generator=torch.Generator().manual_seed(1))
+    assert_close(ours, by_hand)
+    assert ours.min() >= 0
+    assert ours.max() <= 1
+    with pytest.raises(ValueError, match="strength"):
+        augment.strong_digits_augmentation(strength=4.0)
