@@ -1042,6 +1042,83 @@ def variance_ratio(cond: Tensor, z_all: Tensor | None = None) -> Tensor:
     return within / total  # (n,)
 
 
+def conditional_vs_marginal(
+    encoder: Callable[[Tensor], Tensor],
+    x: Tensor,
+    x_pool: Tensor,
+    augmentation: Callable[..., Tensor],
+    *,
+    k: int = 100,
+    repeats: int = 4,
+    n_dirs: int = 5,
+    generator: torch.Generator | None = None,
+    directions_seed: int = 1,
+) -> dict[str, Tensor]:
+    r"""The chapter's check of the paper's assumptions (claim 3), in one call.
+
+    [shwartzziv2022what, arXiv:2207.10081]: the conditional p(z | x) over
+    augmentations should be a narrow, nearly Gaussian component of the marginal
+    p(z). Draws k augmented embeddings of each input of ``x``
+    (``conditional_embeddings``), a pool of ``repeats`` augmented embeddings of
+    each input of ``x_pool`` as samples of the marginal, and for every input one
+    subset of k pool samples, so that conditional and marginal are tested at the
+    same sample size. Both get ``gaussianity_tests`` with a fresh draw of
+    directions per row, from two generators seeded ``directions_seed`` (row i of
+    the conditional and of the marginal share their directions), and the
+    ``variance_ratio`` of each conditional against the pool.
+
+    Args:
+        encoder: Callable mapping inputs (n, ...) to embeddings (n, d), in eval
+            mode (e.g. ``nn.Sequential(model.backbone, model.projector)``).
+        x: Inputs whose conditionals are sampled, shape (n, ...).
+        x_pool: Inputs whose views sample the marginal, shape (N, ...).
+        augmentation: ``aug(x, generator=None)``.
+        k: Views per input, and the size of each marginal subset (>= 8).
+        repeats: Views per pool input, >= 1 (N * repeats >= k).
+        n_dirs: Random directions per row of the normality tests.
+        generator: CPU generator of the views and of the marginal subsets.
+        directions_seed: Seed of the test directions, an int >= 0.
+
+    Returns:
+        ``{"cond": (n, k, d), "pool": (N * repeats, d), "p_cond": (n, n_dirs),
+        "p_marg": (n, n_dirs), "ratio": (n,)}``.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If a size is out of range.
+    """
+    check_int(k, name="k", minimum=8)
+    check_int(repeats, name="repeats", minimum=1)
+    check_int(directions_seed, name="directions_seed", minimum=0)
+    if x_pool.shape[0] * repeats < k:
+        raise ValueError(
+            f"x_pool: expected at least k = {k} pool samples, got "
+            f"{x_pool.shape[0]} inputs x {repeats} repeats"
+        )
+    cond = conditional_embeddings(encoder, x, augmentation, k=k, generator=generator)
+    pool = conditional_embeddings(
+        encoder, x_pool, augmentation, k=repeats, generator=generator
+    ).flatten(0, 1)  # (N * repeats, d)
+    rows = torch.stack(  # (n, k): one marginal subset per input
+        [torch.randperm(len(pool), generator=generator)[:k] for _ in range(len(cond))]
+    )
+    marginal = pool[rows.to(pool.device)]  # (n, k, d)
+
+    def pvalues(samples: Tensor) -> Tensor:
+        directions = torch.Generator().manual_seed(directions_seed)
+        return gaussianity_tests(
+            samples, n_dirs=n_dirs, shared_directions=False, generator=directions
+        )
+
+    return {
+        "cond": cond,
+        "pool": pool,
+        "p_cond": pvalues(cond),
+        "p_marg": pvalues(marginal),
+        "ratio": variance_ratio(cond, pool),
+    }
+
+
 def vicreg_information_terms(
     z_a: Tensor, z_b: Tensor, *, eps: float = 1e-6, convention: str = "code"
 ) -> dict[str, Tensor]:

@@ -254,32 +254,25 @@ def _digits():
     return data.digits(train_size=1200, test_size=597, seed=0)
 
 
-def _pvalues_per_row(samples, generator):
-    # p-values (n, 5): each row of (n, k, d) on its own random directions
-    return information.gaussianity_tests(
-        samples, shared_directions=False, generator=generator
-    )
-
-
 def _checks(encoder, x_test):
     # The notebook's assumption_checks(encoder, views_at(1.0)), seed 0.
     picked = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(0))
-    g = torch.Generator().manual_seed(0)
-    cond = information.conditional_embeddings(
-        encoder, x_test[picked[:N_IMAGES]], VIEWS, k=K_VIEWS, generator=g
-    )  # (60, 100, d)
-    pool = information.conditional_embeddings(
-        encoder, x_test, VIEWS, k=REPEATS, generator=g
-    ).flatten(0, 1)  # (2388, d), samples of the marginal
-    rows = torch.stack([torch.randperm(len(pool), generator=g)[:K_VIEWS] for _ in cond])
-    p_cond = _pvalues_per_row(cond, torch.Generator().manual_seed(1))
-    p_marg = _pvalues_per_row(pool[rows], torch.Generator().manual_seed(1))
+    c = information.conditional_vs_marginal(
+        encoder,
+        x_test[picked[:N_IMAGES]],
+        x_test,
+        VIEWS,
+        k=K_VIEWS,
+        repeats=REPEATS,
+        generator=torch.Generator().manual_seed(0),
+        directions_seed=1,
+    )
     return {
-        "pass_cond": (p_cond > 0.05).double().mean().item(),
-        "pass_marg": (p_marg > 0.05).double().mean().item(),
-        "median_p_cond": p_cond.median().item(),
-        "median_p_marg": p_marg.median().item(),
-        "ratio": information.variance_ratio(cond, pool).mean().item(),
+        "pass_cond": (c["p_cond"] > 0.05).double().mean().item(),
+        "pass_marg": (c["p_marg"] > 0.05).double().mean().item(),
+        "median_p_cond": c["p_cond"].median().item(),
+        "median_p_marg": c["p_marg"].median().item(),
+        "ratio": c["ratio"].mean().item(),
     }
 
 

@@ -547,3 +547,33 @@ def test_gaussianity_tests_with_a_draw_per_row():
     assert_close(per_row, torch.stack(rows))
     with pytest.raises(TypeError, match="shared_directions"):
         information.gaussianity_tests(x, shared_directions=1)
+
+
+def test_conditional_vs_marginal_shapes_and_equal_sample_sizes():
+    x = torch.rand(40, 6, generator=torch.Generator().manual_seed(0), dtype=F64)
+
+    def jitter(v, generator=None):
+        noise = torch.randn(v.shape, generator=generator, dtype=v.dtype)
+        return v + 0.01 * noise
+
+    out = information.conditional_vs_marginal(
+        nn.Identity(),
+        x[:5],
+        x,
+        jitter,
+        k=20,
+        repeats=2,
+        generator=torch.Generator().manual_seed(1),
+    )
+    assert out["cond"].shape == (5, 20, 6)
+    assert out["pool"].shape == (80, 6)
+    assert out["p_cond"].shape == out["p_marg"].shape == (5, 5)
+    assert (out["ratio"] < 0.01).all()  # tiny jitter: narrow conditionals
+    by_hand = information.gaussianity_tests(  # fresh directions per row, seed 1
+        out["cond"], shared_directions=False, generator=torch.Generator().manual_seed(1)
+    )
+    assert_close(out["p_cond"], by_hand)
+    with pytest.raises(ValueError, match="pool samples"):
+        information.conditional_vs_marginal(
+            nn.Identity(), x[:5], x[:3], jitter, k=20, repeats=2
+        )
