@@ -1080,8 +1080,8 @@ def conditional_vs_marginal(
         directions_seed: Seed of the test directions, an int >= 0.
 
     Returns:
-        ``{"cond": (n, k, d), "pool": (N * repeats, d), "p_cond": (n, n_dirs),
-        "p_marg": (n, n_dirs), "ratio": (n,)}``.
+        A dict with ``cond`` (n, k, d), ``pool`` (N repeats, d), ``p_cond`` and
+        ``p_marg`` (n, n_dirs) and ``ratio`` (n,).
 
     Raises:
         TypeError: If an argument has the wrong type.
