@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -92,6 +93,39 @@ class Split(NamedTuple):
     def num_classes(self) -> int:
         """The number of classes, one more than the largest label in either part."""
         return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    def select_classes(self, classes: Sequence[int]) -> Split:
+        """The examples of ``classes`` only, relabelled 0, 1, ... in the given order.
+
+        For transfer between classes (chapter 05: train on digits 0-4, probe on
+        5-9): ``split.select_classes([5, 6, 7, 8, 9])`` keeps the examples of those
+        labels, in their original order, with label ``classes[i]`` mapped to ``i``.
+
+        Args:
+            classes: Distinct labels present in the split.
+
+        Returns:
+            A new split on the same device.
+
+        Raises:
+            ValueError: If ``classes`` is empty, repeats a label or names a label
+                the split lacks.
+        """
+        classes = list(classes)
+        present = set(self.y_train.tolist()) | set(self.y_test.tolist())
+        if not classes or len(set(classes)) != len(classes):
+            raise ValueError(f"classes: expected distinct labels, got {classes}")
+        if not set(classes) <= present:
+            raise ValueError(
+                f"classes: expected labels among {sorted(present)}, got {classes}"
+            )
+        table = torch.full((self.num_classes,), -1, dtype=torch.int64)
+        table[torch.tensor(classes)] = torch.arange(len(classes))
+        parts = []
+        for x, y in ((self.x_train, self.y_train), (self.x_test, self.y_test)):
+            new = table.to(y.device)[y]  # (n,), -1 for dropped classes
+            parts += [x[new >= 0], new[new >= 0]]
+        return Split(*parts)
 
     def __repr__(self) -> str:
         """Shapes and dtypes instead of every number."""

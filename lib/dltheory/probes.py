@@ -6,8 +6,9 @@ the device with L-BFGS (the same objective as scikit-learn's ``LogisticRegressio
 with ``C = 1``); a *kNN probe* is the majority vote of the ``k`` nearest training
 features. Both can use a few labels per class, averaged over draws of the labelled
 subset, which is where self-supervised features differ most from raw inputs.
-``probe_layers`` applies a probe to every layer of a network (chapter 05's
-Guillotine regularisation is this function). ``effective_rank`` measures collapse:
+``probe_layers`` applies a probe to every layer of a network at once and
+``guillotine_gap`` reads off what cutting the head gains (chapter 05's Guillotine
+regularisation is these two functions). ``effective_rank`` measures collapse:
 
 .. math::
     \operatorname{erank}(F) = \exp\Big(-\sum_k p_k \log p_k\Big),\qquad
@@ -112,10 +113,16 @@ def _standardise(f_train: Tensor, f_test: Tensor) -> tuple[Tensor, Tensor]:
 def _logistic_regression(
     f: Tensor, y: Tensor, n_classes: int, *, c: float, max_iter: int
 ) -> tuple[Tensor, Tensor]:
-    """Weights minimising mean cross-entropy + |W|^2 / (2 c n), sklearn's objective."""
-    n, h = f.shape
-    w = torch.zeros(h, n_classes, device=f.device, dtype=f.dtype, requires_grad=True)
-    b = torch.zeros(n_classes, device=f.device, dtype=f.dtype, requires_grad=True)
+    """Weights of P independent logistic regressions, solved as one L-BFGS problem.
+
+    Each problem p minimises mean cross-entropy + |W_p|^2 / (2 c n), scikit-learn's
+    objective; the sum over p is separable, so its minimiser is every problem's.
+    Shapes: f (P, n, H), y (P, n) -> W (P, H, C), b (P, C). Zero feature columns
+    (padding) keep zero weights.
+    """
+    p, n, h = f.shape
+    w = torch.zeros(p, h, n_classes, device=f.device, dtype=f.dtype, requires_grad=True)
+    b = torch.zeros(p, 1, n_classes, device=f.device, dtype=f.dtype, requires_grad=True)
     opt = torch.optim.LBFGS(
         [w, b],
         lr=1,
@@ -128,12 +135,14 @@ def _logistic_regression(
 
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(f @ w + b, y) + w.pow(2).sum() / (2 * c * n)
+        logits = torch.baddbmm(b, f, w)  # (P, n, C)
+        data = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum") / n
+        loss = data + w.pow(2).sum() / (2 * c * n)
         loss.backward()
         return loss
 
     opt.step(closure)
-    return w.detach(), b.detach()
+    return w.detach(), b.detach()[:, 0]
 
 
 def linear_probe(
@@ -223,9 +232,32 @@ def linear_probe(
             accuracies.append(clf.score(te.cpu().numpy(), y_test.cpu().numpy()))
             continue
         with torch.enable_grad():
-            w, b = _logistic_regression(tr, y_idx, n_classes, c=c, max_iter=max_iter)
-        accuracies.append(((te @ w + b).argmax(1) == y_test).double().mean().item())
+            w, b = _logistic_regression(
+                tr[None], y_idx[None], n_classes, c=c, max_iter=max_iter
+            )
+        accuracies.append(
+            ((te @ w[0] + b[0]).argmax(1) == y_test).double().mean().item()
+        )
     return sum(accuracies) / len(accuracies)
+
+
+def _knn_predict(
+    f_train: Tensor, y_train: Tensor, f_test: Tensor, k: int, *, batch_size: int
+) -> Tensor:
+    """Majority vote of the k nearest training features, for P feature sets at once.
+
+    Shapes: f_train (P, n, H), y_train (n,), f_test (P, m, H) -> predictions (P, m).
+    Zero feature columns (padding) do not change distances; ties between classes go
+    to the smaller label.
+    """
+    n_classes = int(y_train.max()) + 1
+    predictions = []
+    for start in range(0, f_test.shape[1], batch_size):
+        dist = torch.cdist(f_test[:, start : start + batch_size], f_train)  # (P, b, n)
+        neighbours = dist.topk(k, dim=2, largest=False).indices  # (P, b, k)
+        votes = F.one_hot(y_train[neighbours], n_classes).sum(dim=2)  # (P, b, C)
+        predictions.append(votes.argmax(dim=2))
+    return torch.cat(predictions, dim=1)  # (P, m)
 
 
 def knn_probe(
@@ -255,22 +287,19 @@ def knn_probe(
     """
     _check_probe_inputs(f_train, y_train, f_test, y_test)
     check_int(k, name="k", minimum=1)
+    check_int(batch_size, name="batch_size", minimum=1)
     if k > f_train.shape[0]:
         raise ValueError(f"k: expected at most n = {f_train.shape[0]}, got {k}")
-    f_train, f_test = (
-        f_train.detach().float(),
-        f_test.detach().float().to(f_train.device),
-    )
-    y_train = y_train.to(f_train.device)
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    correct = 0
-    for start in range(0, f_test.shape[0], batch_size):
-        dist = torch.cdist(f_test[start : start + batch_size], f_train)  # (b, n)
-        neighbours = dist.topk(k, dim=1, largest=False).indices  # (b, k)
-        votes = F.one_hot(y_train[neighbours], n_classes).sum(dim=1)  # (b, C)
-        pred = votes.argmax(dim=1).cpu()
-        correct += (pred == y_test[start : start + batch_size].cpu()).sum().item()
-    return correct / f_test.shape[0]
+    f_train = f_train.detach().float()
+    f_test = f_test.detach().float().to(f_train.device)
+    pred = _knn_predict(
+        f_train[None],
+        y_train.to(f_train.device),
+        f_test[None],
+        k,
+        batch_size=batch_size,
+    )[0]
+    return (pred.cpu() == y_test.cpu()).double().mean().item()
 
 
 def probe_features(
@@ -345,6 +374,12 @@ def effective_rank(f: Tensor) -> float:
     return entropy.exp().item()
 
 
+def _pad_and_stack(features: list[Tensor]) -> Tensor:
+    """Stack (n, H_l) feature matrices into (L, n, max H_l), zero-padded."""
+    width = max(f.shape[1] for f in features)
+    return torch.stack([F.pad(f, (0, width - f.shape[1])) for f in features])
+
+
 @torch.no_grad()
 def probe_layers(
     model: nn.Module,
@@ -357,14 +392,33 @@ def probe_layers(
     labels_per_class: int | None = None,
     draws: int = 5,
     k: int = 20,
+    c: float = 1.0,
+    max_iter: int = 500,
+    standardize: bool = True,
     include_input: bool = False,
+    max_elements: int = 2**25,
     generator: torch.Generator | None = None,
 ) -> dict[str, float]:
-    """Probe accuracy at every layer of a network, in eval mode.
+    r"""Probe accuracy at every layer of a network: the Guillotine readout (G1).
 
-    The layers are those of ``models.layer_outputs`` (for a ``JointEmbedding``:
-    ``"backbone.1"``, ..., ``"projector.1"``, ...). Chapter 05 uses this to show
-    that the best layer is often not the last one.
+    Bordes et al. [bordes2022guillotine, arXiv:2206.13378] read a trained network
+    f = g_L o ... o g_1 at every depth l, h_l(x) = g_l o ... o g_1(x), and probe
+    each readout; Guillotine regularisation keeps the best depth
+    :math:`\ell^* = \arg\max_\ell \operatorname{Acc}(h_\ell)`, which is often not
+    the last (chapter 05). The layers are those of ``models.layer_outputs`` (for a
+    ``JointEmbedding``: ``"backbone.1"``, ..., ``"projector.1"``, ...), computed in
+    eval mode (batch norm uses its running statistics) and the mode restored.
+
+    For each draw of the labelled subset (``labels_per_class`` per class, the same
+    subsets for every layer) every layer's features are standardised with that
+    subset's mean and standard deviation (``standardize=True``), then probed:
+    ``"linear"`` is ``linear_probe``'s logistic regression (objective of
+    scikit-learn's ``LogisticRegression(C=c)``), ``"knn"`` the vote of the ``k``
+    nearest labelled features. All layers and draws are solved at once: features
+    are zero-padded to the widest layer and stacked, so the linear probes are one
+    batched L-BFGS problem (separable, so its minimiser is every probe's) and the
+    kNN distances one batched ``cdist``. Layers are grouped so that no stack holds
+    more than ``max_elements`` numbers.
 
     Args:
         model: An ``MLP``, ``CNN``, ``JointEmbedding`` or ``nn.Sequential``.
@@ -372,42 +426,159 @@ def probe_layers(
         y_train: Training labels, shape (n,).
         x_test: Test inputs, shape (m, ...).
         y_test: Test labels, shape (m,).
-        method: ``"linear"`` (``linear_probe``) or ``"knn"`` (``knn_probe``).
-        labels_per_class: Few-label budget of the linear probe.
-        draws: Draws of the labelled subset of the linear probe.
-        k: Neighbours of the kNN probe.
-        include_input: Also probe the raw input, keyed ``"input"``.
-        generator: CPU generator for the labelled subsets; every layer sees the
-            same subsets.
+        method: ``"linear"`` or ``"knn"``.
+        labels_per_class: Few-label budget; ``None`` uses every training label.
+        draws: Draws of the labelled subset to average over (ignored when
+            ``labels_per_class`` is None).
+        k: Neighbours of the kNN probe, at most the number of labelled examples.
+        c: Inverse regularisation strength of the linear probe.
+        max_iter: L-BFGS iterations of the linear probe.
+        standardize: Standardise each layer's features with the labelled subset's
+            statistics before probing.
+        include_input: Also probe the raw input, keyed ``"input"``, first.
+        max_elements: Largest number of entries of one stacked feature tensor.
+        generator: CPU generator of the labelled subsets.
 
     Returns:
-        Accuracy per layer name, in forward order.
+        Mean test accuracy over the draws per layer name, in forward order.
+
+    Raises:
+        TypeError: If inputs or labels have the wrong type.
+        ValueError: If shapes disagree or a setting is out of range.
     """
     check_choice(method, name="method", choices=("linear", "knn"))
+    check_labels(y_train, name="y_train", n=x_train.shape[0])
+    check_labels(y_test, name="y_test", n=x_test.shape[0])
+    check_int(draws, name="draws", minimum=1)
+    check_int(k, name="k", minimum=1)
+    check_positive(c, name="c")
+    check_int(max_iter, name="max_iter", minimum=1)
+    check_int(max_elements, name="max_elements", minimum=1)
+    check_generator(generator)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    train = models.layer_outputs(model, x_train.to(device))
-    test = models.layer_outputs(model, x_test.to(device))
+    train = models.layer_outputs(model, x_train.to(device))  # name -> (n, H_l)
+    test = models.layer_outputs(model, x_test.to(device))  # name -> (m, H_l)
     model.train(was_training)
     if include_input:
         train = {"input": x_train.flatten(1).to(device), **train}
         test = {"input": x_test.flatten(1).to(device), **test}
-    state = generator.get_state() if generator is not None else None
-    results = {}
-    for name in train:
-        if method == "knn":
-            results[name] = knn_probe(train[name], y_train, test[name], y_test, k=k)
-            continue
-        if state is not None:
-            generator.set_state(state)
-        results[name] = linear_probe(
-            train[name],
-            y_train,
-            test[name],
-            y_test,
-            labels_per_class=labels_per_class,
-            draws=draws,
-            generator=generator,
+    subsets = (
+        [torch.arange(x_train.shape[0])]
+        if labels_per_class is None
+        else [
+            few_labels(y_train, labels_per_class, generator=generator)
+            for _ in range(draws)
+        ]
+    )
+    n_labelled = subsets[0].shape[0]
+    if method == "knn" and k > n_labelled:
+        raise ValueError(f"k: expected at most {n_labelled} labelled examples, got {k}")
+    dtype = torch.float64 if device.type != "mps" else torch.float32
+    y_train, y_test = y_train.to(device), y_test.to(device)
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    names = list(train)
+    groups, group = [], []
+    for name in names:  # consecutive layers whose padded stack fits max_elements
+        width = max(train[other].shape[1] for other in [*group, name])
+        size = (len(group) + 1) * len(subsets) * (n_labelled + y_test.shape[0]) * width
+        if group and size > max_elements:
+            groups.append(group)
+            group = []
+        group.append(name)
+    groups.append(group)
+    accuracy = {}
+    for group in groups:
+        f_tr, f_te = [], []
+        for idx in subsets:
+            idx = idx.to(device)
+            for name in group:
+                tr, te = train[name][idx].to(dtype), test[name].to(dtype)
+                tr, te = _standardise(tr, te) if standardize else (tr, te)
+                f_tr.append(tr)  # (n_labelled, H_l)
+                f_te.append(te)  # (m, H_l)
+        f_tr, f_te = _pad_and_stack(f_tr), _pad_and_stack(f_te)  # (D * L, ., H)
+        if method == "linear":
+            y_lab = torch.cat([y_train[idx.to(device)] for idx in subsets])
+            y_lab = y_lab.reshape(len(subsets), 1, -1).expand(-1, len(group), -1)
+            with torch.enable_grad():
+                w, b = _logistic_regression(
+                    f_tr,
+                    y_lab.reshape(len(subsets) * len(group), -1),
+                    n_classes,
+                    c=c,
+                    max_iter=max_iter,
+                )
+            pred = torch.baddbmm(b[:, None], f_te, w).argmax(dim=2)  # (D * L, m)
+        else:
+            preds = [
+                _knn_predict(
+                    f_tr[d * len(group) : (d + 1) * len(group)].float(),
+                    y_train[idx.to(device)],
+                    f_te[d * len(group) : (d + 1) * len(group)].float(),
+                    k,
+                    batch_size=1024,
+                )
+                for d, idx in enumerate(subsets)
+            ]
+            pred = torch.cat(preds)  # (D * L, m)
+        correct = (pred == y_test).double().mean(dim=1).reshape(len(subsets), -1)
+        accuracy.update(zip(group, correct.mean(dim=0).tolist(), strict=True))
+    return {name: accuracy[name] for name in names}
+
+
+def guillotine_gap(
+    accuracies: dict[str, float],
+    *,
+    backbone: str | None = None,
+    head: str | None = None,
+) -> dict[str, float | str]:
+    r"""The gains of cutting the head, Eq. (G2) of chapter 05.
+
+    :math:`\Delta = \operatorname{Acc}(\text{backbone output}) -
+    \operatorname{Acc}(\text{head output})` and
+    :math:`\Delta^* = \max_\ell \operatorname{Acc}(h_\ell) -
+    \operatorname{Acc}(\text{head output})` [bordes2022guillotine,
+    arXiv:2206.13378]: what the usual cut (at the backbone) and the best cut gain
+    over probing the layer the loss was applied to.
+
+    Args:
+        accuracies: Accuracy per layer in forward order, as ``probe_layers`` returns.
+        backbone: Layer read as the backbone output; by default the last layer
+            whose name starts with ``"backbone."``.
+        head: Layer read as the head output; by default the last layer.
+
+    Returns:
+        ``{"gap": Delta, "best_layer": name of the best layer, "best_gap": Delta*}``
+        (the best layer is the first of ties; ``"input"`` is never chosen).
+
+    Raises:
+        TypeError: If ``accuracies`` is not a dict.
+        ValueError: If it is empty or a named layer is missing.
+    """
+    if not isinstance(accuracies, dict):
+        raise TypeError(
+            f"accuracies: expected a dict of layer -> accuracy, "
+            f"got {type(accuracies).__name__}"
         )
-    return results
+    layers = [name for name in accuracies if name != "input"]
+    if not layers:
+        raise ValueError("accuracies: expected at least one layer, got none")
+    if backbone is None:
+        found = [name for name in layers if name.startswith("backbone.")]
+        if not found:
+            raise ValueError(
+                f"backbone: no layer named 'backbone.*' in {layers}; name it"
+            )
+        backbone = found[-1]
+    head = layers[-1] if head is None else head
+    for name, value in (("backbone", backbone), ("head", head)):
+        if value not in accuracies:
+            raise ValueError(f"{name}: expected one of {layers}, got {value!r}")
+    best = max(layers, key=lambda name: accuracies[name])
+    return {
+        "gap": accuracies[backbone] - accuracies[head],
+        "best_layer": best,
+        "best_gap": accuracies[best] - accuracies[head],
+    }

@@ -205,9 +205,11 @@ def train_supervised(
 ) -> dict[str, list[float]]:
     """Train a classifier ``model(x) -> logits`` with cross-entropy.
 
-    Each step draws ``batch_size`` examples with replacement, optionally augments
-    them with ``augmentation(x, generator=...)``, and takes one optimiser step. The
-    model is left in eval mode.
+    A model that returns a tuple, such as a ``JointEmbedding`` whose projector is
+    a classifier head (``(h, logits)``, chapter 05's supervised Guillotine), is
+    trained on its last element. Each step draws ``batch_size`` examples with
+    replacement, optionally augments them with ``augmentation(x, generator=...)``,
+    and takes one optimiser step. The model is left in eval mode.
 
     Args:
         model: Maps (n, ...) to logits (n, C).
@@ -249,7 +251,8 @@ def train_supervised(
         x_batch, y_batch = x[idx], y[idx]
         if augmentation is not None:
             x_batch = augmentation(x_batch, generator=gen)
-        logits = model(x_batch)  # (B, C)
+        logits = model(x_batch)  # (B, C), or a tuple ending with the logits
+        logits = logits[-1] if isinstance(logits, tuple) else logits
         loss = F.cross_entropy(logits, y_batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -299,6 +302,7 @@ class SSLRun:
     steps: int = 1000
     batch_size: int = 256
     lr: float = 1e-3
+    weight_decay: float = 0.0  # of Adam (chapter 05: 1e-5)
     freeze_projector: bool = False  # train the backbone only (chapter 03)
 
     def loss_fn(self) -> Loss:
@@ -383,6 +387,7 @@ def run_ssl(
         steps=run.steps,
         batch_size=run.batch_size,
         lr=run.lr,
+        weight_decay=run.weight_decay,
         log_terms=log_terms,
         generator=gen,
         device=device,

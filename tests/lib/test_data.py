@@ -92,6 +92,25 @@ def test_split_moves_and_prints_shapes():
     )
 
 
+def test_select_classes_keeps_and_relabels_in_the_given_order():
+    split = data.digits()
+    sub = split.select_classes([7, 3])
+    for x_all, y_all, x_sub, y_sub in (
+        (split.x_train, split.y_train, sub.x_train, sub.y_train),
+        (split.x_test, split.y_test, sub.x_test, sub.y_test),
+    ):
+        keep = (y_all == 7) | (y_all == 3)
+        assert torch.equal(x_sub, x_all[keep])  # original order kept
+        assert torch.equal(y_sub, (y_all[keep] == 3).long())  # 7 -> 0, 3 -> 1
+    assert sub.num_classes == 2
+    with pytest.raises(ValueError, match="classes"):
+        split.select_classes([1, 1])
+    with pytest.raises(ValueError, match="classes"):
+        split.select_classes([10])
+    with pytest.raises(ValueError, match="classes"):
+        split.select_classes([])
+
+
 # --- mnist1d ------------------------------------------------------------------------
 
 

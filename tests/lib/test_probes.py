@@ -144,19 +144,157 @@ def test_embed_uses_eval_mode_and_returns_the_representation():
     torch.testing.assert_close(h[:1], model(x[:1])[0])
 
 
-def test_probe_layers_probes_every_layer(digits_features):
-    f_tr, y_tr, f_te, y_te = digits_features
+@pytest.fixture(scope="module")
+def guillotine_net():
+    # Layers of different widths (16, 8, 4, 2): the batched probes pad them.
     torch.manual_seed(0)
-    net = models.JointEmbedding(
-        models.MLP([32, 16], linear_output=False),
-        models.projector([16, 16, 4], batch_norm=False),
+    return models.JointEmbedding(
+        models.MLP([32, 16, 8], batch_norm=True, linear_output=False),
+        models.projector([8, 4, 2]),
     )
-    result = probes.probe_layers(net, f_tr, y_tr, f_te, y_te, include_input=True)
-    assert list(result) == ["input", "backbone.1", "projector.1", "projector.2"]
+
+
+def test_probe_layers_probes_every_layer(digits_features, guillotine_net):
+    f_tr, y_tr, f_te, y_te = digits_features
+    result = probes.probe_layers(
+        guillotine_net, f_tr, y_tr, f_te, y_te, include_input=True
+    )
+    assert list(result) == [
+        "input",
+        "backbone.1",
+        "backbone.2",
+        "projector.1",
+        "projector.2",
+    ]
     # The input itself is the features above: the same probe, the same accuracy.
     assert result["input"] == probes.linear_probe(f_tr, y_tr, f_te, y_te)
-    knn = probes.probe_layers(net, f_tr, y_tr, f_te, y_te, method="knn", k=5)
-    assert list(knn) == ["backbone.1", "projector.1", "projector.2"]
+    knn = probes.probe_layers(guillotine_net, f_tr, y_tr, f_te, y_te, method="knn", k=5)
+    assert list(knn) == ["backbone.1", "backbone.2", "projector.1", "projector.2"]
+
+
+@pytest.mark.parametrize("budget", [None, 3])
+def test_probe_layers_equals_one_probe_per_layer(
+    digits_features, guillotine_net, budget
+):
+    # The batched solve (all layers and draws padded into one L-BFGS problem) and
+    # the per-layer probes of linear_probe share the objective, hence the answers.
+    f_tr, y_tr, f_te, y_te = digits_features
+    f_tr, y_tr = f_tr[:300], y_tr[:300]  # keeps the all-label solves short
+    batched = probes.probe_layers(
+        guillotine_net,
+        f_tr,
+        y_tr,
+        f_te,
+        y_te,
+        labels_per_class=budget,
+        draws=3,
+        generator=torch.Generator().manual_seed(0),
+    )
+    guillotine_net.eval()
+    with torch.no_grad():
+        train = models.layer_outputs(guillotine_net, f_tr)
+        test = models.layer_outputs(guillotine_net, f_te)
+    for name, accuracy in batched.items():
+        single = probes.linear_probe(
+            train[name],
+            y_tr,
+            test[name],
+            y_te,
+            labels_per_class=budget,
+            draws=3,
+            generator=torch.Generator().manual_seed(0),
+        )
+        assert abs(accuracy - single) <= 1 / len(y_te) + 1e-12, (
+            f"{name}: batched {accuracy:.4f} vs per layer {single:.4f}"
+        )
+
+
+def test_probe_layers_knn_equals_knn_probe_on_standardised_features(
+    digits_features, guillotine_net
+):
+    f_tr, y_tr, f_te, y_te = digits_features
+    batched = probes.probe_layers(
+        guillotine_net, f_tr, y_tr, f_te, y_te, method="knn", k=7
+    )
+    raw = probes.probe_layers(
+        guillotine_net, f_tr, y_tr, f_te, y_te, method="knn", k=7, standardize=False
+    )
+    guillotine_net.eval()
+    with torch.no_grad():
+        train = models.layer_outputs(guillotine_net, f_tr)
+        test = models.layer_outputs(guillotine_net, f_te)
+    for name in batched:
+        mean, std = train[name].mean(0), train[name].std(0, unbiased=False)
+        std = torch.where(std > 1e-8, std, torch.ones_like(std))
+        standardised = probes.knn_probe(
+            (train[name] - mean) / std, y_tr, (test[name] - mean) / std, y_te, k=7
+        )
+        assert batched[name] == pytest.approx(standardised, abs=1e-12), name
+        as_given = probes.knn_probe(train[name], y_tr, test[name], y_te, k=7)
+        assert raw[name] == pytest.approx(as_given, abs=1e-12), name
+
+
+@pytest.mark.parametrize("method", ["linear", "knn"])
+def test_probe_layers_grouping_does_not_change_the_answer(
+    digits_features, guillotine_net, method
+):
+    # max_elements small enough to put every layer in a group of its own.
+    f_tr, y_tr, f_te, y_te = digits_features
+    kwargs = dict(method=method, labels_per_class=5, draws=2, k=3)
+    whole = probes.probe_layers(
+        guillotine_net,
+        f_tr,
+        y_tr,
+        f_te,
+        y_te,
+        generator=torch.Generator().manual_seed(1),
+        **kwargs,
+    )
+    split = probes.probe_layers(
+        guillotine_net,
+        f_tr,
+        y_tr,
+        f_te,
+        y_te,
+        max_elements=1,
+        generator=torch.Generator().manual_seed(1),
+        **kwargs,
+    )
+    assert list(whole) == list(split)
+    for name in whole:
+        assert abs(whole[name] - split[name]) <= 1 / len(y_te) + 1e-12, name
+
+
+def test_probe_layers_uses_eval_mode_and_restores_the_mode(
+    digits_features, guillotine_net
+):
+    f_tr, y_tr, f_te, y_te = digits_features
+    guillotine_net.train()
+    before = {k: v.clone() for k, v in guillotine_net.state_dict().items()}
+    first = probes.probe_layers(guillotine_net, f_tr[:200], y_tr[:200], f_te, y_te)
+    assert guillotine_net.training
+    # Running statistics untouched (train mode would update them), same answer.
+    for key, value in guillotine_net.state_dict().items():
+        torch.testing.assert_close(value, before[key])
+    second = probes.probe_layers(guillotine_net, f_tr[:200], y_tr[:200], f_te, y_te)
+    assert first == second
+
+
+def test_guillotine_gap_known_answers():
+    accs = {
+        "input": 0.99,
+        "backbone.1": 0.80,
+        "backbone.2": 0.85,
+        "projector.1": 0.90,
+        "projector.2": 0.60,
+    }
+    result = probes.guillotine_gap(accs)
+    assert result["best_layer"] == "projector.1"  # the input is never chosen
+    assert result["gap"] == pytest.approx(0.25)
+    assert result["best_gap"] == pytest.approx(0.30)
+    named = probes.guillotine_gap(accs, backbone="backbone.1", head="projector.1")
+    assert named["gap"] == pytest.approx(-0.10)
+    assert named["best_gap"] == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize(
@@ -172,6 +310,33 @@ def test_probe_layers_probes_every_layer(digits_features):
             lambda f, y: probes.probe_layers(nn.Linear(3, 2), f, y, f, y, method="svm"),
             ValueError,
             "method",
+        ),
+        (
+            lambda f, y: probes.probe_layers(
+                nn.Sequential(nn.Linear(3, 2)),
+                f,
+                y,
+                f,
+                y,
+                method="knn",
+                k=5,
+                labels_per_class=1,
+            ),
+            ValueError,
+            "k",
+        ),
+        (
+            lambda f, y: probes.probe_layers(nn.Linear(3, 2), f, y.float(), f, y),
+            TypeError,
+            "y_train",
+        ),
+        (lambda _f, _: probes.guillotine_gap([0.5]), TypeError, "accuracies"),
+        (lambda _f, _: probes.guillotine_gap({"input": 0.5}), ValueError, "accuracies"),
+        (lambda _f, _: probes.guillotine_gap({"1": 0.5}), ValueError, "backbone"),
+        (
+            lambda _f, _: probes.guillotine_gap({"backbone.1": 0.5}, head="out"),
+            ValueError,
+            "head",
         ),
     ],
 )

@@ -220,6 +220,51 @@ def test_run_ssl_with_a_frozen_projector_trains_the_backbone_only(monkeypatch):
     assert moved.abs().max() > 0
 
 
+def test_train_supervised_trains_the_last_element_of_a_tuple():
+    # A JointEmbedding whose projector is a classifier head: (h, logits).
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 2, generator=g)
+    y = (x[:, 0] - x[:, 1] > 0).long()
+    torch.manual_seed(0)
+    net = models.JointEmbedding(
+        models.MLP([2, 16], linear_output=False), models.MLP([16, 2])
+    )
+    train.train_supervised(
+        net,
+        x,
+        y,
+        steps=200,
+        batch_size=64,
+        lr=1e-2,
+        generator=g,
+        device="cpu",
+        progress=False,
+    )
+    accuracy = (net(x)[1].argmax(1) == y).float().mean().item()
+    assert accuracy > 0.95, f"train accuracy {accuracy:.3f}"
+
+
+def test_run_ssl_passes_the_weight_decay_to_the_optimiser(monkeypatch):
+    seen = []
+    optimizer_of = train._optimizer
+
+    def recording(params, **kwargs):
+        seen.append(kwargs["weight_decay"])
+        return optimizer_of(params, **kwargs)
+
+    monkeypatch.setattr(train, "_optimizer", recording)
+    run = train.SSLRun(
+        backbone_widths=(8,),
+        projector_widths=(4,),
+        steps=1,
+        batch_size=8,
+        weight_decay=1e-5,
+    )
+    train.run_ssl(run, _data(), augmentation=_noise, device="cpu", progress=False)
+    assert seen == [1e-5]
+    assert train.SSLRun().weight_decay == 0.0  # earlier chapters' runs unchanged
+
+
 def test_train_ssl_rejects_a_model_without_trainable_parameters():
     net = _net(0).requires_grad_(False)
     with pytest.raises(ValueError, match="requires_grad"):
