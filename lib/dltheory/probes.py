@@ -111,7 +111,13 @@ def _standardise(f_train: Tensor, f_test: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _logistic_regression(
-    f: Tensor, y: Tensor, n_classes: int, *, c: float, max_iter: int
+    f: Tensor,
+    y: Tensor,
+    n_classes: int,
+    *,
+    c: float,
+    max_iter: int,
+    reduce: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Weights of P independent logistic regressions, solved as one L-BFGS problem.
 
@@ -119,9 +125,22 @@ def _logistic_regression(
     objective; the sum over p is separable, so its minimiser is every problem's.
     Shapes: f (P, n, H), y (P, n) -> W (P, H, C), b (P, C). Zero feature columns
     (padding) keep zero weights.
+
+    ``reduce=True`` with fewer examples than features (few labels) solves the same
+    problem in the row space of f: with f = U S V^T (thin SVD, V of shape (H, n)),
+    the data term depends on W only through f W and the penalty grows off the row
+    space, so W = V B with B (n, C) the minimiser for features U S, and |W| = |B|.
+    Same optimum, iterates of n x C instead of H x C numbers.
     """
     p, n, h = f.shape
-    w = torch.zeros(p, h, n_classes, device=f.device, dtype=f.dtype, requires_grad=True)
+    basis = None
+    if reduce and n < h:
+        u, s, basis = torch.linalg.svd(f, full_matrices=False)  # basis: (P, n, H)
+        f = u * s[:, None, :]  # (P, n, n) = f V
+    h_fit = f.shape[2]
+    w = torch.zeros(
+        p, h_fit, n_classes, device=f.device, dtype=f.dtype, requires_grad=True
+    )
     b = torch.zeros(p, 1, n_classes, device=f.device, dtype=f.dtype, requires_grad=True)
     opt = torch.optim.LBFGS(
         [w, b],
@@ -142,7 +161,10 @@ def _logistic_regression(
         return loss
 
     opt.step(closure)
-    return w.detach(), b.detach()[:, 0]
+    w = w.detach()
+    if basis is not None:
+        w = basis.transpose(1, 2) @ w  # (P, H, C) = V B
+    return w, b.detach()[:, 0]
 
 
 def linear_probe(
@@ -509,6 +531,7 @@ def probe_layers(
                     n_classes,
                     c=c,
                     max_iter=max_iter,
+                    reduce=True,  # few labels: solve in the row space, same optimum
                 )
             pred = torch.baddbmm(b[:, None], f_te, w).argmax(dim=2)  # (D * L, m)
         else:

@@ -280,6 +280,19 @@ def test_probe_layers_uses_eval_mode_and_restores_the_mode(
     assert first == second
 
 
+def test_row_space_solve_has_the_same_optimum():
+    # Few labels (n = 30 < H = 80): W = V B with f = U S V^T is the full problem's
+    # minimiser; the reduced solve returns the same weights and biases.
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(2, 30, 80, generator=g, dtype=torch.float64)
+    y = torch.randint(3, (2, 30), generator=g)
+    full = probes._logistic_regression(f, y, 3, c=1.0, max_iter=1000)
+    reduced = probes._logistic_regression(f, y, 3, c=1.0, max_iter=1000, reduce=True)
+    # Both stop at a gradient below 1e-5: equal to the solver tolerance.
+    torch.testing.assert_close(reduced[0], full[0], atol=1e-3, rtol=0)
+    torch.testing.assert_close(reduced[1], full[1], atol=1e-3, rtol=0)
+
+
 def test_guillotine_gap_known_answers():
     accs = {
         "input": 0.99,
