@@ -103,6 +103,15 @@ def few_labels(
     return order[rank < labels_per_class].sort().values.to(y.device)
 
 
+def _labelled_subsets(
+    y: Tensor, labels_per_class: int | None, draws: int, generator
+) -> list[Tensor]:
+    """Indices of the labelled examples: all of them, or `draws` few-label draws."""
+    if labels_per_class is None:
+        return [torch.arange(y.shape[0])]
+    return [few_labels(y, labels_per_class, generator=generator) for _ in range(draws)]
+
+
 def _standardise(f_train: Tensor, f_test: Tensor) -> tuple[Tensor, Tensor]:
     mean = f_train.mean(dim=0)
     std = f_train.std(dim=0, unbiased=False)
@@ -231,14 +240,7 @@ def linear_probe(
     f_train, f_test = f_train.detach().to(dtype), f_test.detach().to(dtype)
     y_test = y_test.to(f_test.device)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    subsets = (
-        [torch.arange(f_train.shape[0])]
-        if labels_per_class is None
-        else [
-            few_labels(y_train, labels_per_class, generator=generator)
-            for _ in range(draws)
-        ]
-    )
+    subsets = _labelled_subsets(y_train, labels_per_class, draws, generator)
     accuracies = []
     for idx in subsets:
         idx = idx.to(f_train.device)
@@ -486,14 +488,7 @@ def probe_layers(
     if include_input:
         train = {"input": x_train.flatten(1).to(device), **train}
         test = {"input": x_test.flatten(1).to(device), **test}
-    subsets = (
-        [torch.arange(x_train.shape[0])]
-        if labels_per_class is None
-        else [
-            few_labels(y_train, labels_per_class, generator=generator)
-            for _ in range(draws)
-        ]
-    )
+    subsets = _labelled_subsets(y_train, labels_per_class, draws, generator)
     n_labelled = subsets[0].shape[0]
     if method == "knn" and k > n_labelled:
         raise ValueError(f"k: expected at most {n_labelled} labelled examples, got {k}")
