@@ -268,6 +268,68 @@ def train_supervised(
     return history
 
 
+def run_supervised(
+    build: Callable[[], nn.Module],
+    x: Tensor,
+    y: Tensor,
+    *,
+    seed: int,
+    steps: int,
+    augmentation: Augmentation | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    **kwargs,
+) -> tuple[nn.Module, dict[str, list[float]]]:
+    """Build a classifier under a fixed seed and train it with ``train_supervised``.
+
+    The supervised counterpart of ``run_ssl``: ``seed`` fixes the initial weights
+    (``build()`` runs under ``torch.manual_seed(seed)`` inside ``fork_rng``, so the
+    global generator is left as it was) and the batches and views (a CPU generator
+    seeded with ``seed``). Chapter 05 trains its transfer classifiers with it.
+
+    Args:
+        build: Returns a fresh model, e.g. a ``JointEmbedding`` whose projector is a
+            classifier head.
+        x: Inputs, shape (n, ...).
+        y: Integer labels, shape (n,).
+        seed: The run's seed.
+        steps: Number of optimisation steps.
+        augmentation: Optional callable ``aug(x, generator=None) -> x``.
+        device: Where to train; ``runtime.device()`` by default.
+        progress: Show a tqdm progress bar.
+        **kwargs: Passed to ``train_supervised`` (``batch_size``, ``lr``,
+            ``weight_decay``, ``optimizer``, ``log_every``).
+
+    Returns:
+        The trained model (in eval mode) and the history of ``train_supervised``.
+
+    Raises:
+        TypeError: If ``build`` is not callable or does not return a module.
+    """
+    if not callable(build):
+        raise TypeError(f"build: expected a callable, got {type(build).__name__}")
+    check_int(seed, name="seed", minimum=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build()
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"build: expected it to return an nn.Module, got {type(model).__name__}"
+        )
+    history = train_supervised(
+        model,
+        x,
+        y,
+        steps=steps,
+        augmentation=augmentation,
+        generator=torch.Generator().manual_seed(seed),
+        device=device,
+        progress=progress,
+        **kwargs,
+    )
+    return model, history
+
+
 SSL_LOSSES = ("vicreg", "barlow_twins", "info_nce", "spectral_contrastive")
 
 

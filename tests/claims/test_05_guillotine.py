@@ -292,20 +292,17 @@ def _supervised_transfer_accuracies(seed):
     """
     source = _split().select_classes([0, 1, 2, 3, 4])
     target = _split().select_classes([5, 6, 7, 8, 9])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = models.JointEmbedding(
+    model, _ = train.run_supervised(
+        lambda: models.JointEmbedding(
             models.MLP([64, 512, 256], batch_norm=True, linear_output=False),
             models.projector([256, 256, 256, 5]),
-        )
-    train.train_supervised(
-        model,
+        ),
         source.x_train,
         source.y_train,
+        seed=seed,
         steps=141,
         weight_decay=1e-5,
         augmentation=augment.strong_digits_augmentation(strength=1),
-        generator=torch.Generator().manual_seed(seed),
         device="cpu",
         progress=False,
     )

@@ -244,6 +244,42 @@ def test_train_supervised_trains_the_last_element_of_a_tuple():
     assert accuracy > 0.95, f"train accuracy {accuracy:.3f}"
 
 
+def test_run_supervised_is_train_supervised_under_one_seed():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(100, 3, generator=g)
+    y = (x[:, 0] > 0).long()
+    state = torch.random.get_rng_state()
+    model, history = train.run_supervised(
+        lambda: models.MLP([3, 8, 2]),
+        x,
+        y,
+        seed=3,
+        steps=20,
+        batch_size=16,
+        device="cpu",
+        progress=False,
+    )
+    assert torch.equal(torch.random.get_rng_state(), state)  # global RNG untouched
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        again = models.MLP([3, 8, 2])
+    train.train_supervised(
+        again,
+        x,
+        y,
+        steps=20,
+        batch_size=16,
+        device="cpu",
+        progress=False,
+        generator=torch.Generator().manual_seed(3),
+    )
+    for p, q in zip(model.parameters(), again.parameters(), strict=True):
+        assert_close(p, q, rtol=0, atol=0)
+    assert len(history["loss"]) == 1
+    with pytest.raises(TypeError, match="build"):
+        train.run_supervised(lambda: 3, x, y, seed=0, steps=1, progress=False)
+
+
 def test_run_ssl_passes_the_weight_decay_to_the_optimiser(monkeypatch):
     seen = []
     optimizer_of = train._optimizer
