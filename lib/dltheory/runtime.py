@@ -5,14 +5,19 @@ MPS, then CPU; the environment variable ``DLT_DEVICE`` overrides). ``scale()`` s
 whether a notebook runs its small budget (CPU) or its large one (GPU);
 ``DLT_SCALE=small|large`` overrides, so CI always runs ``small``. ``budget(small,
 large)`` picks the value for the current scale. ``run_manifest()`` is what the last
-cell of each notebook prints.
+cell of each notebook prints. ``glue(key, value)`` records a figure a notebook
+measured so that the book's pages (the chapter's index, the claims ledger, the
+notebook's own prose) paste it from the run that built them instead of typing it.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import platform
 import random
+import re
 import time
 
 import numpy as np
@@ -22,6 +27,7 @@ from dltheory._checks import check_int
 
 DEVICES = ("cpu", "cuda", "mps")
 SCALES = ("small", "large")
+GLUE_KEY = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 _IMPORTED_AT = time.perf_counter()
 _last_seed: int | None = None
@@ -175,3 +181,60 @@ def run_manifest() -> str:
     }
     width = max(len(k) for k in lines)
     return "\n".join(f"{k:<{width}} : {v}" for k, v in lines.items())
+
+
+def wall_time() -> float:
+    """Seconds since ``dltheory.runtime`` was imported: a notebook's runtime so far."""
+    return time.perf_counter() - _IMPORTED_AT
+
+
+def glue(key: str, value: object) -> None:
+    """Record a measured figure under ``key`` for the book's pages to paste.
+
+    A page pastes it with myst-nb's role, always with the notebook's path from the
+    repository root, also within the same notebook::
+
+        {glue:text}`/book/05_guillotine/1_cutting_the_head.ipynb::delta-simclr:.1f`
+
+    so every number a reader sees comes from the run that built the page. Where
+    myst-nb is not installed (Colab, a student's Jupyter) nothing is recorded and
+    the notebook runs the same. Tensors and NumPy scalars are stored as Python
+    numbers, whose text the role can format.
+
+    Args:
+        key: Lower-case letters, digits and hyphens, unique within the notebook.
+        value: A number (int, float, bool, 0-d tensor or NumPy scalar) or a string.
+
+    Raises:
+        TypeError: If ``key`` is not a string or ``value`` is of another type.
+        ValueError: If ``key`` is not of the form above, ``value`` has more than one
+            element, or is NaN or infinite.
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"key: expected a str, got {type(key).__name__}")
+    if not GLUE_KEY.fullmatch(key):
+        raise ValueError(
+            f"key: expected lower-case letters, digits and hyphens, got {key!r}"
+        )
+    if isinstance(value, torch.Tensor | np.ndarray | np.generic):
+        size = value.numel() if isinstance(value, torch.Tensor) else np.size(value)
+        if size != 1:
+            raise ValueError(
+                f"value: expected a single number, got shape {tuple(value.shape)}"
+            )
+        value = value.item()
+    if not isinstance(value, numbers.Real | str):
+        raise TypeError(
+            f"value: expected a number or a str, got {type(value).__name__}"
+        )
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
+        if not math.isfinite(value):
+            raise ValueError(
+                f"value: expected a finite number for {key!r}, got {value}"
+            )
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # no book build here: nothing reads the record
+        return
+    myst_glue(key, value, display=False)

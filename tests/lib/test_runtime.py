@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -112,3 +113,42 @@ def test_is_cuda_tells_gpus_from_other_devices():
     assert runtime.is_cuda(torch.device("cuda", 1))
     assert not runtime.is_cuda(torch.device("cpu"))
     assert not runtime.is_cuda(torch.device("mps"))
+
+
+def test_glue_records_python_numbers_that_myst_nb_can_format(monkeypatch):
+    recorded = {}
+    import myst_nb
+
+    monkeypatch.setattr(
+        myst_nb, "glue", lambda k, v, display: recorded.update({k: (v, display)})
+    )
+    runtime.glue("acc-vicreg", torch.tensor(0.886))
+    runtime.glue("n-regions", np.int64(432))
+    runtime.glue("method", "VICReg")
+    value, display = recorded["acc-vicreg"]
+    assert type(value) is float
+    assert abs(value - 0.886) < 1e-6
+    assert display is False
+    # np.int64's repr is "np.int64(432)", which the role cannot format: stored as int.
+    assert type(recorded["n-regions"][0]) is int
+    assert recorded["n-regions"][0] == 432
+    assert recorded["method"][0] == "VICReg"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error", "match"),
+    [
+        (3, 1.0, TypeError, "key: expected a str"),
+        ("Acc VICReg", 1.0, ValueError, "key: expected lower-case"),
+        ("acc", torch.ones(2), ValueError, "value: expected a single number"),
+        ("acc", float("nan"), ValueError, "value: expected a finite number"),
+        ("acc", [1.0], TypeError, "value: expected a number or a str"),
+    ],
+)
+def test_glue_rejects_bad_keys_and_values(key, value, error, match):
+    with pytest.raises(error, match=match):
+        runtime.glue(key, value)
+
+
+def test_wall_time_counts_from_the_import():
+    assert 0 < runtime.wall_time() < 24 * 3600
