@@ -11,14 +11,20 @@ files to fix in its failure message.
   has a badge.
 - Claims: each ``@pytest.mark.claim(chapter=..., k=..., statement=...)`` in
   tests/claims/ has a MyST target ``(claim-CC-k)=`` in exactly one notebook of
-  book/CC_*/ and a row in book/claims.md naming its test; every target has a marked
-  test, unless its ledger row says "not tested".
+  book/CC_*/ and a row in book/CC_*/claims.yml naming its test; every target has a
+  marked test, unless its ledger row names no test. Every chapter's ledger is rendered
+  in book/claims.md and in the chapter's index.md.
+- Measured figures: every ``{glue:text}`` role of a page (.md, notebook markdown,
+  claims.yml) pastes a key that its notebook records with ``runtime.glue("key", ...)``,
+  so a page cannot name a figure no run produces; the ledger's "measured" column has
+  no digit outside such roles and math.
 - Every ``{cite}`` key used under book/ is in book/references.bib.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import re
 from collections import Counter
@@ -37,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 CLAIM_TESTS = ROOT / "tests" / "claims"
 LEDGER = BOOK / "claims.md"
+LEDGER_EXTENSION = BOOK / "_ext" / "claims_ledger.py"
 BIBFILE = BOOK / "references.bib"
 
 # STYLE.md 8.2; {url} and {branch} come from _config.yml's repository section.
@@ -50,6 +57,9 @@ COLAB_LINK = re.compile(
     r"(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)/blob/(?P<branch>[\w.-]+)/(?P<path>[^\s)\"']+)"
 )
 CLAIM_TARGET = re.compile(r"^\s*\(claim-(?P<chapter>\d{2})-(?P<k>\d+)\)=\s*$", re.M)
+GLUE_ROLE = re.compile(r"\{glue(?::[a-z]+)?\}`(?P<body>[^`]*)`")
+GLUE_CALL = re.compile(r"runtime\.glue\(\s*(?P<quote>[\"'])(?P<key>[^\"']*)(?P=quote)")
+MATH_SPAN = re.compile(r"\$[^$]*\$")
 CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`(?P<keys>[^`]*)`")
 BIB_ENTRY = re.compile(r"^@(?P<type>\w+)\s*\{\s*(?P<key>[^,\s]+)\s*,", re.M)
 
@@ -190,8 +200,53 @@ def _claim_targets() -> dict[tuple[str, int], list[Path]]:
     return targets
 
 
-def _ledger_lines() -> list[str]:
-    return LEDGER.read_text(encoding="utf-8").splitlines()
+def _ledger_module():
+    """book/_ext/claims_ledger.py, the Sphinx extension that renders the ledger."""
+    spec = importlib.util.spec_from_file_location("claims_ledger", LEDGER_EXTENSION)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LEDGERS = _ledger_module().load_ledgers(BOOK)
+
+
+def _ledger_rows() -> dict[tuple[str, int], dict]:
+    """(chapter, k) -> the row of book/CC_*/claims.yml."""
+    return {
+        (chapter, claim["k"]): claim
+        for chapter, ledger in LEDGERS.items()
+        for claim in ledger["claims"]
+    }
+
+
+def _glued_keys(notebook: Path) -> list[str]:
+    """The keys a notebook records with ``runtime.glue("key", ...)``, in order."""
+    code = [_source(c) for c in _cells(notebook) if c.get("cell_type") == "code"]
+    return [m["key"] for m in GLUE_CALL.finditer("\n".join(code))]
+
+
+def glue_problems(text: str, *, where: str) -> list[str]:
+    """Glue roles in ``text`` that do not paste a key their notebook records."""
+    found = []
+    for m in GLUE_ROLE.finditer(text):
+        path, sep, rest = m["body"].partition("::")
+        if not sep or not path.startswith("/book/") or not path.endswith(".ipynb"):
+            found.append(
+                f"{where}: {m[0]}: expected `/book/<chapter>/<notebook>.ipynb::key`, "
+                "the notebook's path from the repository root"
+            )
+            continue
+        key = rest.split(":", 1)[0]
+        notebook = ROOT / path.lstrip("/")
+        if not notebook.is_file():
+            found.append(f"{where}: {m[0]}: no notebook {path}")
+        elif key not in _glued_keys(notebook):
+            found.append(
+                f"{where}: {m[0]}: {path} records no {key!r} "
+                f'(runtime.glue("{key}", ...) with the key as a string literal)'
+            )
+    return found
 
 
 def _bib_keys() -> list[str]:
@@ -346,29 +401,52 @@ def test_every_claim_test_has_one_target_in_its_chapter():
     assert not problems, "claim targets:\n" + "\n".join(problems)
 
 
+def test_every_chapter_ledger_is_well_formed_and_rendered():
+    problems = []
+    ledger_page = LEDGER.read_text(encoding="utf-8")
+    chapters = sorted({p.parent.name for p in _notebooks()})
+    for folder in chapters:
+        chapter = folder[:2]
+        if chapter not in LEDGERS:
+            problems.append(f"book/{folder}: no claims.yml")
+            continue
+        problems += _ledger_module().problems(LEDGERS[chapter])
+        directive = f"```{{claims-ledger}} {chapter}\n```"
+        if directive not in ledger_page:
+            problems.append(f"{_rel(LEDGER)}: does not render chapter {chapter}")
+        index = (BOOK / folder / "index.md").read_text(encoding="utf-8")
+        if directive not in index:
+            problems.append(f"book/{folder}/index.md: does not render its ledger")
+    assert not problems, "claims ledger:\n" + "\n".join(problems)
+
+
 def test_every_claim_test_has_a_row_in_the_ledger():
-    lines = _ledger_lines()
+    rows = _ledger_rows()
     problems = []
     for c in _claim_markers():
+        row = rows.get((c.chapter, c.k))
         target = f"claim-{c.chapter}-{c.k}"
-        rows = [ln for ln in lines if c.node_id in ln]
-        if not rows:
-            problems.append(f"{c.node_id}: no row in {_rel(LEDGER)}")
-        elif not any(target in row for row in rows):
+        if row is None:
+            problems.append(
+                f"{c.node_id}: no claim {c.k} in book/{c.chapter}_*/claims.yml"
+            )
+        elif row["test"] != c.node_id:
+            problems.append(f"{c.node_id}: its row names the test {row['test']!r}")
+        elif target not in (row.get("section") or ""):
             problems.append(f"{c.node_id}: its row does not link to {target}")
     assert not problems, "claims ledger:\n" + "\n".join(problems)
 
 
 def test_every_test_in_the_ledger_is_a_marked_claim_test():
     marked = {c.node_id for c in _claim_markers()}
-    named = set(re.findall(r"tests/claims/[\w/]+\.py::\w+", LEDGER.read_text("utf-8")))
+    named = {row["test"] for row in _ledger_rows().values() if row["test"]}
     stale = sorted(named - marked)
-    assert not stale, f"{_rel(LEDGER)} names tests without a claim marker: {stale}"
+    assert not stale, f"claims.yml files name tests without a claim marker: {stale}"
 
 
 def test_every_claim_target_has_a_test_or_says_it_has_none():
     marked = {(c.chapter, c.k) for c in _claim_markers()}
-    lines = _ledger_lines()
+    rows = _ledger_rows()
     problems = []
     for (chapter, k), where in sorted(_claim_targets().items()):
         label = f"claim-{chapter}-{k}"
@@ -376,12 +454,57 @@ def test_every_claim_target_has_a_test_or_says_it_has_none():
             problems.append(f"({label})= appears {len(where)} times: {where}")
         if (chapter, k) in marked:
             continue
-        if not any(label in ln and "not tested" in ln for ln in lines):
+        row = rows.get((chapter, k))
+        if row is None or row["test"] or label not in (row.get("section") or ""):
             problems.append(
-                f"({label})= in {_rel(where[0])} has no claim test, and no row of "
-                f"{_rel(LEDGER)} links to it saying 'not tested'"
+                f"({label})= in {_rel(where[0])} has no claim test, and its row of "
+                f"book/{chapter}_*/claims.yml does not link to it with `test: null`"
             )
     assert not problems, "claim targets:\n" + "\n".join(problems)
+
+
+# --- Measured figures come from the run that built the page --------------------
+
+
+def test_every_pasted_figure_is_recorded_by_its_notebook():
+    problems = []
+    for path, text in _markdown_texts().items():
+        problems += glue_problems(text, where=_rel(path))
+    for ledger in LEDGERS.values():
+        text = ledger["path"].read_text(encoding="utf-8")
+        problems += glue_problems(text, where=_rel(ledger["path"]))
+    assert not problems, "pasted figures:\n" + "\n".join(problems)
+
+
+def test_a_pasted_figure_no_notebook_records_is_caught():
+    # Negative control of the test above: a key, a path and a form that are wrong.
+    nb = "/book/05_guillotine/1_cutting_the_head.ipynb"
+    wrong = [
+        f"{{glue:text}}`{nb}::no-such-figure:.3f`",
+        "{glue:text}`/book/05_guillotine/no_such_notebook.ipynb::x`",
+        "{glue:text}`delta-simclr:.1f`",
+    ]
+    for text in wrong:
+        assert glue_problems(text, where="page"), text
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NOTEBOOK_IDS)
+def test_glue_keys_are_unique_within_a_notebook(notebook):
+    counts = Counter(_glued_keys(notebook))
+    twice = sorted(k for k, n in counts.items() if n > 1)
+    assert not twice, f"{_rel(notebook)}: keys recorded more than once: {twice}"
+
+
+def test_the_ledger_types_no_measured_figure():
+    # Every digit of a "measured" cell is inside a pasted figure or in math (a
+    # setting such as $s = 1$); a figure measured once elsewhere goes in
+    # `measured_once`, which says where and when.
+    problems = []
+    for (chapter, k), row in sorted(_ledger_rows().items()):
+        bare = MATH_SPAN.sub("", GLUE_ROLE.sub("", row["measured"]))
+        if re.search(r"\d", bare):
+            problems.append(f"claim {chapter}-{k}: typed figures in {bare!r}")
+    assert not problems, "hand-typed figures in claims.yml:\n" + "\n".join(problems)
 
 
 # --- Citations --------------------------------------------------------------------

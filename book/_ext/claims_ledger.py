@@ -1,0 +1,227 @@
+"""The claims ledger as a Sphinx extension: one YAML file per chapter, rendered.
+
+Each chapter keeps its slice of the ledger in ``book/<chapter>/claims.yml``: per key
+claim its statement, the notebook section that shows it, the test that checks it,
+what the book measures (MyST text whose figures are ``{glue:text}`` roles pasting
+values the notebooks record with ``dltheory.runtime.glue``; a figure that the build
+cannot produce, such as a GPU run, goes in ``measured_once`` with where and when it
+was measured) and whether it reproduces at small scale. Two directives render it:
+
+- ``{claims-ledger} CC``: the table of chapter ``CC``, with its setting and notes
+  (``book/claims.md`` for every chapter; each chapter's ``index.md`` for its own);
+- ``{claims-totals}``: one sentence with the counts of every chapter's statuses
+  (the intro).
+
+The configuration value ``dlt_glue_placeholders`` (off by default) makes a build
+whose notebooks were not executed (``make test``'s strict check of the pages) show
+``[not run]`` where a page pastes a figure, instead of failing on the missing value:
+an executed build (``make book``) still fails on a page that pastes a figure no
+notebook recorded. ``tests/test_book.py`` checks the files against the claim markers
+of ``tests/claims/``, the claim targets in the notebooks, and the glue keys the
+notebooks record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+STATUSES = ("yes", "partly", "no", "paper scale", "not checked")
+FIELDS = {
+    "k",
+    "statement",
+    "section",
+    "test",
+    "measured",
+    "measured_once",
+    "status",
+    "note",
+}
+PLACEHOLDER = "[not run]"
+LOGGER = logging.getLogger(__name__)
+
+
+def load_ledgers(book: Path) -> dict[str, dict]:
+    """Every chapter's ``claims.yml`` under ``book``, by chapter number ("05")."""
+    ledgers = {}
+    for path in sorted(book.glob("[0-9][0-9]_*/claims.yml")):
+        ledger = yaml.safe_load(path.read_text(encoding="utf-8"))
+        ledger["path"] = path
+        ledgers[path.parent.name[:2]] = ledger
+    return ledgers
+
+
+def problems(ledger: dict) -> list[str]:
+    """What is wrong with one chapter's ledger, as messages naming the file."""
+    where = ledger.get("path", "claims.yml")
+    found = []
+    if ledger.get("chapter") != Path(where).parent.name[:2]:
+        found.append(f"{where}: chapter {ledger.get('chapter')!r} is not its folder's")
+    claims = ledger.get("claims") or []
+    if not claims:
+        found.append(f"{where}: no claims")
+    for i, claim in enumerate(claims, start=1):
+        if claim.get("k") != i:
+            found.append(f"{where}: claim {i} has k = {claim.get('k')!r}")
+        unknown = set(claim) - FIELDS
+        missing = {"k", "statement", "test", "measured", "status"} - set(claim)
+        if unknown or missing:
+            found.append(
+                f"{where}: claim {i}: unknown fields {sorted(unknown)}, "
+                f"missing {sorted(missing)}"
+            )
+        if claim.get("status") not in STATUSES:
+            found.append(
+                f"{where}: claim {i}: status expected one of {STATUSES}, got "
+                f"{claim.get('status')!r} (quote yes and no in YAML)"
+            )
+        for field in ("statement", "measured", "measured_once", "note", "section"):
+            if "\n" in str(claim.get(field) or "") or "|" in str(
+                claim.get(field) or ""
+            ):
+                found.append(f"{where}: claim {i}: {field} has a newline or a '|'")
+    return found
+
+
+def ledger_table(ledger: dict, *, repository: str, branch: str) -> str:
+    """The MyST text of one chapter's table: setting, table, notes."""
+    rows = [
+        "| k | claim | notebook section | test | measured in this build | reproduces |",
+        "|---|---|---|---|---|---|",
+    ]
+    for claim in ledger["claims"]:
+        test = claim["test"]
+        if test:
+            path, function = test.split("::")
+            test = f"[`{function}`]({repository}/blob/{branch}/{path})"
+        measured = claim["measured"]
+        if claim.get("measured_once"):
+            measured += f"; *measured once elsewhere:* {claim['measured_once']}"
+        status = f"**{claim['status']}**"
+        if claim.get("note"):
+            status += f" ({claim['note']})"
+        cells = [
+            str(claim["k"]),
+            claim["statement"],
+            claim.get("section") or "—",
+            test or "none",
+            measured,
+            status,
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    parts = [ledger.get("setting", ""), "\n".join(rows), ledger.get("notes", "")]
+    return "\n\n".join(p.strip() for p in parts if p and p.strip())
+
+
+def totals(ledgers: dict[str, dict]) -> dict[str, int]:
+    """How many claims have each status, over every chapter."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for ledger in ledgers.values():
+        for claim in ledger["claims"]:
+            counts[claim["status"]] += 1
+    return counts
+
+
+def totals_text(ledgers: dict[str, dict]) -> str:
+    """One sentence with the counts, for the intro."""
+    counts = totals(ledgers)
+    n = sum(counts.values())
+    return (
+        f"The ledger holds **{n} key claims** of {len(ledgers)} chapters: "
+        f"**{counts['yes']}** reproduce at small scale, "
+        f"**{counts['partly']}** in part, **{counts['no']}** do not, "
+        f"**{counts['paper scale']}** can be checked only at the paper's scale, and "
+        f"**{counts['not checked']}** could not be checked."
+    )
+
+
+class _LedgerDirective(SphinxDirective):
+    def _ledgers(self) -> dict[str, dict]:
+        book = Path(self.env.srcdir) / "book"
+        ledgers = load_ledgers(book)
+        for ledger in ledgers.values():
+            self.env.note_dependency(str(ledger["path"]))
+        return ledgers
+
+    def _render(self, text: str) -> list[nodes.Node]:
+        container = nodes.container(classes=["claims-ledger"])
+        self.state.nested_parse(
+            StringList(text.splitlines(), source=self.get_source_info()[0]),
+            self.content_offset,
+            container,
+        )
+        return [container]
+
+
+class ClaimsLedger(_LedgerDirective):
+    """``{claims-ledger} CC``: the ledger table of chapter CC."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        chapter = self.arguments[0]
+        ledgers = self._ledgers()
+        if chapter not in ledgers:
+            raise self.error(
+                f"claims-ledger: expected a chapter with a claims.yml, one of "
+                f"{sorted(ledgers)}, got {chapter!r}"
+            )
+        found = problems(ledgers[chapter])
+        if found:
+            raise self.error("; ".join(found))
+        options = self.config.html_theme_options
+        text = ledger_table(
+            ledgers[chapter],
+            repository=options.get("repository_url", "").rstrip("/"),
+            branch=options.get("repository_branch", "main"),
+        )
+        return self._render(text)
+
+
+class ClaimsTotals(_LedgerDirective):
+    """``{claims-totals}``: the counts of every chapter's statuses."""
+
+    def run(self) -> list[nodes.Node]:
+        return self._render(totals_text(self._ledgers()))
+
+
+class GluePlaceholders(SphinxPostTransform):
+    """Show ``[not run]`` for figures of notebooks that this build did not execute.
+
+    Runs before myst-nb replaces cross-document glue references (priority 5), and
+    only where ``dlt_glue_placeholders`` is on.
+    """
+
+    default_priority = 4
+
+    def run(self, **kwargs) -> None:  # noqa: ARG002 (Sphinx's signature)
+        if not self.config.dlt_glue_placeholders:
+            return
+        from myst_nb.ext.glue.crossref import read_glue_cache
+        from myst_nb.ext.glue.utils import PendingGlueReference
+
+        folder = self.env.mystnb_config.output_folder
+        for node in list(self.document.findall(PendingGlueReference)):
+            if node.key in read_glue_cache(folder, node.refdoc):
+                continue
+            title = f"{node.refdoc}::{node.key} is measured when the book is built"
+            node.replace_self(
+                nodes.inline(
+                    PLACEHOLDER, PLACEHOLDER, classes=["dlt-not-run"], title=title
+                )
+            )
+
+
+def setup(app):
+    """Register the directives, the placeholder transform and its switch."""
+    app.add_config_value("dlt_glue_placeholders", False, "env", types=[bool])
+    app.add_directive("claims-ledger", ClaimsLedger)
+    app.add_directive("claims-totals", ClaimsTotals)
+    app.add_post_transform(GluePlaceholders)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
