@@ -294,6 +294,39 @@ def test_the_config_reads_the_bibliography_of_the_book():
     assert bibfiles == [_rel(BIBFILE)], f"bibtex_bibfiles: {bibfiles}"
 
 
+def _intro_chapter_items() -> dict[int, str]:
+    """Chapter number -> its item in the intro's "Chapters" list (joined lines)."""
+    text = (BOOK / "intro.md").read_text(encoding="utf-8")
+    section = text.split("## Chapters", 1)[1].split("\n## ", 1)[0]
+    items = re.split(r"^(?=\d+\. )", section, flags=re.M)
+    return {
+        int(item.split(".", 1)[0]): " ".join(item.split())
+        for item in items
+        if re.match(r"\d+\. ", item)
+    }
+
+
+def test_the_intro_links_every_chapter_of_the_toc_and_only_those_are_coming():
+    listed = {_without_suffix(e) for e in _toc_entries()}
+    items = _intro_chapter_items()
+    problems = []
+    if sorted(items) != list(range(11)):
+        problems.append(f"chapters listed: {sorted(items)}, expected 0-10")
+    for number, item in items.items():
+        folders = sorted(BOOK.glob(f"{number:02d}_*"))
+        index = f"book/{folders[0].name}/index" if folders else None
+        in_toc = index in listed
+        linked = index is not None and f"{{doc}}`{index[5:]}`" in item
+        coming = "(coming)" in item
+        if in_toc and (not linked or coming):
+            problems.append(
+                f"chapter {number} is in the toc: link {index}, no (coming)"
+            )
+        if not in_toc and (linked or not coming):
+            problems.append(f"chapter {number} is not in the toc: say (coming)")
+    assert not problems, "book/intro.md, Chapters:\n" + "\n".join(problems)
+
+
 # --- Notebook hygiene -------------------------------------------------------------
 
 
