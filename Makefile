@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NOTEBOOKS = $(shell git ls-files 'book/*.ipynb')
 
-.PHONY: book test install lint hygiene clean
+.PHONY: book test install lint hygiene student clean
 
 install: $(STAMP)
 
@@ -37,7 +37,7 @@ _build/config-noexec.yml: _config.yml
 	mkdir -p _build
 	sed -e 's/^\(\s*execute_notebooks:\).*/\1 "off"/' \
 		-e 's/^\(\s*\)nb_execution_raise_on_error:.*/&\n\1dlt_glue_placeholders: true/' \
-		-e 's|^\(\s*claims_ledger:\) book/_ext|\1 ../book/_ext|' \
+		-e 's|^\(\s*[a-z_]*:\) book/_ext|\1 ../book/_ext|' \
 		_config.yml > $@
 
 test: install hygiene lint _build/config-noexec.yml
@@ -45,6 +45,14 @@ test: install hygiene lint _build/config-noexec.yml
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile \
 		--disable-socket --allow-unix-socket --allow-hosts=127.0.0.1,::1,localhost \
 		--nbmake --nbmake-timeout=600 tests book
+
+# Hand-outs (book/teaching.md): every notebook without its solutions, one folder per
+# chapter in _build/student/. dltheory.student is standard library only: no install.
+student:
+	@for dir in $(sort $(dir $(NOTEBOOKS))); do \
+		PYTHONPATH=lib $(PYTHON) -m dltheory.student $$dir*.ipynb \
+			-o _build/student/$$(basename $$dir) || exit 1; \
+	done
 
 clean:
 	rm -rf _build
