@@ -6,7 +6,8 @@ VICReg) acts on the projector's *input* like a kernel independence criterion, th
 Hilbert-Schmidt independence criterion (HSIC) [gretton2005hsic], so it makes the
 features of the representation pairwise independent and can solve linear ICA. This
 module measures pairwise dependence (``hsic``, ``pairwise_hsic``,
-``mean_pairwise_hsic``, ``pairwise_hsic_rff``), builds the frozen separable
+``mean_pairwise_hsic``, ``pairwise_hsic_rff``) and mutual dependence (``dhsic``,
+[pfister2018kernel]), builds the frozen separable
 random-feature projector (``SeparableProjector``) and the covariance penalties on its
 output (``cross_block_covariance``, ``within_block_covariance``; the full term is
 ``dltheory.losses.covariance``), and solves the synthetic ICA problem
@@ -27,11 +28,17 @@ derivation, checked numerically, not a theorem quoted from the paper.
 - (V2) HSIC with Gaussian kernels, biased (V-statistic) :math:`\operatorname{tr}
   (KHLH)/n^2` and unbiased (Song et al., JMLR 13, 2012): ``hsic``, all pairs of
   features at once in ``pairwise_hsic``, by random features in
-  ``pairwise_hsic_rff``; bandwidths by ``median_gamma``.
+  ``pairwise_hsic_rff``; bandwidths by ``median_gamma``. Mutual (joint)
+  independence of d variables, which pairwise independence does not imply: the
+  d-variable HSIC ``dhsic`` [pfister2018kernel], equal to the biased HSIC at d = 2.
 - (V3) For the separable projector, :math:`c(Z)` = cross-block part (pairwise HSIC
   of the coordinates under the random-feature kernel) + within-block part (a
   marginal term): ``SeparableProjector``, ``cross_block_covariance``,
   ``within_block_covariance``.
+- (V4) A dense isotropic random projector is blind to rotations of white h: over
+  the draw of its weights, the covariance term of :math:`z(Rh)` has the law of
+  that of :math:`z(h)`, and at large width it concentrates on its mean, whatever
+  the rotation R: ``dense_projector`` (chapter 03, notebook 2).
 - (V5) Amari distance: ``amari_distance``.
 
 Numerics: HSIC, whitening and the Amari distance run in float64 on the input's
@@ -433,6 +440,119 @@ def feature_dependence(
         "matrix": M.cpu(),
         "features": features,
     }
+
+
+def _dhsic_variables(x: object) -> list[Tensor]:
+    """The variables of ``dhsic`` as (n, p_j) float64 tensors."""
+    if isinstance(x, Tensor):
+        check_batch(x, name="x", min_rows=2)
+        variables = [x[:, j : j + 1] for j in range(x.shape[1])]
+    elif isinstance(x, list | tuple):
+        variables = [
+            _as_columns(v, name=f"x[{j}]", min_rows=2) for j, v in enumerate(x)
+        ]
+    else:
+        raise TypeError(
+            f"x: expected a tensor (n, d) or a list of tensors, got {type(x).__name__}"
+        )
+    if len(variables) < 2:
+        raise ValueError(f"x: expected d >= 2 variables, got {len(variables)}")
+    n, device = variables[0].shape[0], variables[0].device
+    for j, v in enumerate(variables):
+        if v.shape[0] != n or v.device != device:
+            raise ValueError(
+                "x: expected every variable with the same number of samples on one "
+                f"device, got {n} on {device} for x[0] and {v.shape[0]} on "
+                f"{v.device} for x[{j}]"
+            )
+    return [to_float64(v) for v in variables]
+
+
+def _dhsic_gammas(variables: list[Tensor], gamma: object) -> list[float]:
+    """One inverse squared bandwidth per variable from None, a number or d numbers."""
+    d = len(variables)
+    if gamma is None:
+        return [_median_gamma_rows(v) for v in variables]
+    if isinstance(gamma, Tensor):
+        if gamma.dim() != 1 or gamma.is_complex() or gamma.dtype == torch.bool:
+            raise ValueError(
+                f"gamma: expected a real tensor of shape ({d},), got dtype "
+                f"{gamma.dtype} and shape {tuple(gamma.shape)}"
+            )
+        gamma = gamma.tolist()
+    if isinstance(gamma, list | tuple):
+        if len(gamma) != d:
+            raise ValueError(
+                f"gamma: expected {d} values, one per variable, got {len(gamma)}"
+            )
+        return [check_positive(g, name=f"gamma[{j}]") for j, g in enumerate(gamma)]
+    value = check_positive(gamma, name="gamma")
+    return [value] * d
+
+
+def dhsic(
+    x: Tensor | list[Tensor] | tuple[Tensor, ...],
+    *,
+    gamma: float | list[float] | tuple[float, ...] | Tensor | None = None,
+) -> Tensor:
+    r"""d-variable HSIC, a measure of *mutual* (joint) independence [pfister2018kernel].
+
+    Pfister, Bühlmann, Schölkopf and Peters (JRSS-B 80(1), 2018) extend HSIC
+    [gretton2005hsic] from two variables to d: dHSIC is the squared RKHS distance
+    between the kernel mean embeddings of the joint law and of the product of the
+    marginals, so with characteristic kernels (the Gaussian one) it is 0 if and
+    only if :math:`x^1, \dots, x^d` are jointly independent, which pairwise
+    independence does not imply. The estimator is their V-statistic, the plug-in
+    of the empirical joint law and its empirical marginals (as in the authors' R
+    package ``dHSIC``, function ``dhsic``): with :math:`K^j_{ab} = \exp(-\gamma_j
+    \lVert x^j_a - x^j_b \rVert^2)`,
+
+    .. math::
+        \widehat{\mathrm{dHSIC}} = \frac{1}{n^2} \sum_{a,b} \prod_{j=1}^d K^j_{ab}
+        + \prod_{j=1}^d \frac{1}{n^2} \sum_{a,b} K^j_{ab}
+        - \frac{2}{n} \sum_{a} \prod_{j=1}^d \frac{1}{n} \sum_{b} K^j_{ab} .
+
+    For d = 2 this is the biased HSIC of ``hsic``, :math:`\operatorname{tr}(KHLH) /
+    n^2` (the chapter's (V2)). It is :math:`\ge 0` up to rounding (a squared norm),
+    and exactly 0 when the empirical joint law factorises, e.g. on a full grid of
+    values. Default bandwidths: the median heuristic of ``hsic``,
+    :math:`\gamma_j = 1 / \mathrm{median}` of the nonzero squared distances of
+    variable j; the R package's Gaussian kernel, :math:`\exp(-\lVert x - x'
+    \rVert^2 / (2 s^2))` with :math:`s^2 = \mathrm{median}/2`, is the same kernel,
+    except that it takes the median over all pairs (zeros included, at most 1000
+    points). Cost: O(d n^2) time and two n x n matrices of memory (the Gram
+    matrices are multiplied in one at a time). Unitless.
+
+    Args:
+        x: The d >= 2 variables: a tensor of shape (n, d), one scalar variable
+            per column, or a list (or tuple) of d tensors of shape (n,) or
+            (n, p_j), one variable each; n >= 2, all on one device.
+        gamma: Inverse squared bandwidths: None (median heuristic per variable),
+            a number > 0 for every variable, or d numbers > 0 (a list, a tuple or
+            a tensor of shape (d,)).
+
+    Returns:
+        Scalar tensor, float64 on the device of ``x`` (the CPU for MPS).
+
+    Raises:
+        TypeError: If ``x`` is not a floating-point tensor or a list or tuple of
+            them, or a gamma is not a number.
+        ValueError: If there are fewer than 2 variables, the shapes or devices
+            disagree, n < 2, or a gamma is <= 0 or their number is not d.
+    """
+    variables = _dhsic_variables(x)
+    gammas = _dhsic_gammas(variables, gamma)
+    n = variables[0].shape[0]
+    joint = torch.ones(n, n, dtype=torch.float64, device=variables[0].device)
+    row_product = torch.ones(n, dtype=torch.float64, device=joint.device)  # (n,)
+    product_of_means = torch.ones((), dtype=torch.float64, device=joint.device)
+    for v, g in zip(variables, gammas, strict=True):
+        K = kernels.rbf_kernel(v, v, gamma=g)  # (n, n), one variable at a time
+        joint = joint * K  # elementwise: the product kernel of the joint law
+        row_means = K.mean(1)  # (n,) embedding of the marginal, at each sample
+        row_product = row_product * row_means
+        product_of_means = product_of_means * row_means.mean()
+    return joint.mean() + product_of_means - 2.0 * row_product.mean()
 
 
 def pairwise_hsic_rff(

@@ -110,6 +110,116 @@ def test_hsic_is_symmetric_and_takes_multivariate_samples(unbiased):
         )
 
 
+# --- dHSIC: mutual independence of d variables -------------------------------------
+
+
+def _dhsic_as_written(grams):
+    # Pfister et al. (2018)'s V-statistic term by term, with explicit index loops: the
+    # plug-in of the empirical joint law and the product of its empirical marginals.
+    K = [g.tolist() for g in grams]  # d nested lists (n, n)
+    n, d = len(K[0]), len(K)
+    joint = sum(
+        math.prod(K[j][a][b] for j in range(d)) for a in range(n) for b in range(n)
+    )
+    marginals = math.prod(sum(map(sum, K[j])) / n**2 for j in range(d))
+    cross = sum(math.prod(sum(K[j][a]) / n for j in range(d)) for a in range(n))
+    return joint / n**2 + marginals - 2 * cross / n
+
+
+def _xor_signs(n, seed):
+    # x, y independent fair signs and z = x y: pairwise independent, jointly not.
+    g = _gen(seed)
+    xy = 2.0 * torch.randint(0, 2, (n, 2), generator=g).to(F64) - 1  # (n, 2)
+    return torch.cat([xy, xy.prod(1, keepdim=True)], dim=1)  # (n, 3)
+
+
+def test_dhsic_matches_the_v_statistic_as_written():
+    x = _randn(7, 3, seed=40)  # three scalar variables
+    x[:, 2] = x[:, 0] * x[:, 1] + 0.1 * x[:, 2]
+    gammas = [0.4, 0.9, 1.7]
+    grams = [_gram(x[:, j], g) for j, g in enumerate(gammas)]
+    assert_close(
+        independence.dhsic(x, gamma=gammas),
+        torch.tensor(_dhsic_as_written(grams), dtype=F64),
+    )
+
+
+@pytest.mark.parametrize("gamma", [None, 0.6])
+def test_dhsic_of_two_variables_is_the_biased_hsic(gamma):
+    x, y = _randn(25, seed=41), _randn(25, 2, seed=42)  # scalar and multivariate
+    y[:, 0] = y[:, 0] + x**2
+    kwargs = {} if gamma is None else {"gamma_x": gamma, "gamma_y": gamma}
+    assert_close(
+        independence.dhsic([x, y], gamma=gamma), independence.hsic(x, y, **kwargs)
+    )
+    h = torch.stack([x, y[:, 0]], dim=1)  # (n, 2): the columns as the two variables
+    assert_close(independence.dhsic(h), independence.hsic(x, y[:, 0]))
+
+
+def test_dhsic_default_bandwidths_are_the_median_heuristic_per_variable():
+    h = _randn(30, 3, seed=43)
+    gammas = independence.median_gamma(h)  # (3,)
+    assert_close(independence.dhsic(h), independence.dhsic(h, gamma=gammas))
+    assert_close(independence.dhsic(h), independence.dhsic(h, gamma=gammas.tolist()))
+    assert not torch.allclose(independence.dhsic(h), independence.dhsic(h, gamma=5.0))
+
+
+def test_dhsic_is_zero_when_the_empirical_joint_factorises():
+    # Every combination of three marginal values, once: the empirical joint law is
+    # the product of the empirical marginals, so the embeddings coincide.
+    a = torch.tensor([-1.0, 0.3, 2.0], dtype=F64)
+    b = torch.tensor([0.0, 5.0], dtype=F64)
+    c = torch.tensor([1.0, 1.5, -2.0, 4.0], dtype=F64)
+    grid = torch.cartesian_prod(a, b, c)  # (24, 3)
+    zero = torch.tensor(0.0, dtype=F64)
+    # Rounding only: the three terms are of order 0.1 and cancel to about 1e-17.
+    assert_close(independence.dhsic(grid), zero, rtol=0, atol=1e-14)
+    # The control: drop one grid point and the joint no longer factorises (5.1e-4).
+    assert independence.dhsic(grid[1:]) > 1e-4
+
+
+def test_dhsic_sees_a_triple_that_is_pairwise_independent():
+    # The four sign patterns (x, y, xy), each once: every pair is an exact product
+    # grid, so each pairwise HSIC is 0 to rounding; the triple is not.
+    h = torch.tensor([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=F64)
+    M = independence.pairwise_hsic(h)  # (3, 3)
+    off = ~torch.eye(3, dtype=torch.bool)
+    assert_close(M[off], torch.zeros(6, dtype=F64), rtol=0, atol=1e-15)
+    # Known answer: median heuristic gamma = 1/4 (every nonzero squared distance is
+    # 4), c = exp(-4 gamma) = 1/e. Two distinct points differ in exactly two of the
+    # three signs, so the three terms are (1 + 3c^2)/4, ((1 + c)/2)^3 and twice it.
+    c = math.exp(-1.0)
+    expected = (1 + 3 * c**2) / 4 - ((1 + c) / 2) ** 3  # 0.0315
+    assert_close(independence.dhsic(h), torch.tensor(expected, dtype=F64))
+    # The control: three independent signs on the full grid give 0.
+    grid = torch.cartesian_prod(*[torch.tensor([-1.0, 1.0], dtype=F64)] * 3)
+    assert_close(
+        independence.dhsic(grid), torch.tensor(0.0, dtype=F64), rtol=0, atol=1e-15
+    )
+
+
+def test_dhsic_on_a_sample_of_the_xor_triple():
+    h = _xor_signs(400, seed=44)  # (400, 3)
+    off = ~torch.eye(3, dtype=torch.bool)
+    pairwise = independence.pairwise_hsic(h)[off].abs().max().item()
+    mutual = independence.dhsic(h).item()
+    # Measured: pairwise at most 5.6e-4 (sampling noise), dHSIC 0.032 (the balanced
+    # sample's 0.0315 up to noise), a factor 57; require 20. Control, z shuffled
+    # against (x, y): 6.6e-4.
+    assert mutual > 20 * pairwise, (mutual, pairwise)
+    g = _gen(45)
+    independent = torch.cat([h[:, :2], h[torch.randperm(400, generator=g), 2:]], dim=1)
+    assert independence.dhsic(independent).item() < mutual / 20  # the control
+
+
+def test_dhsic_ignores_the_order_of_the_variables_and_accepts_tuples():
+    h = _randn(20, 4, seed=46)
+    h[:, 3] = h[:, 0] * h[:, 1]
+    out = independence.dhsic(h)
+    assert_close(independence.dhsic(h[:, [2, 0, 3, 1]]), out)
+    assert_close(independence.dhsic(tuple(h.T)), out)  # d variables of shape (n,)
+
+
 # --- all pairs -------------------------------------------------------------------
 
 
@@ -463,6 +573,18 @@ def test_vcreg_ica_is_seeded_and_records_no_amari_without_mixing():
         ),
         (lambda h: independence.mean_pairwise_hsic(h[:, :1]), ValueError, "d >= 2"),
         (lambda h: independence.pairwise_hsic_rff(h, 0), ValueError, "n_features"),
+        (lambda h: independence.dhsic(h[:, :1]), ValueError, "d >= 2"),
+        (lambda h: independence.dhsic(h[:, 0]), ValueError, r"x: expected shape"),
+        (lambda h: independence.dhsic(h.numpy()), TypeError, "list of tensors"),
+        (lambda h: independence.dhsic([h[:, 0], h[:5, 1]]), ValueError, "same number"),
+        (lambda h: independence.dhsic([h[:, 0], h.long()]), TypeError, "floating"),
+        (lambda h: independence.dhsic(h, gamma=[1.0, 1.0]), ValueError, "3 values"),
+        (
+            lambda h: independence.dhsic(h, gamma=[1.0, 0.0, 1.0]),
+            ValueError,
+            r"gamma\[1\]",
+        ),
+        (lambda h: independence.dhsic(h, gamma="median"), TypeError, "gamma"),
         (
             lambda h: independence.pairwise_hsic_rff(h, generator=3),
             TypeError,
