@@ -1,3 +1,4 @@
+import ipywidgets
 import matplotlib
 import matplotlib.pyplot as plt
 import pytest
@@ -115,6 +116,121 @@ def test_dlt_widgets_is_validated(monkeypatch):
     monkeypatch.setenv("DLT_WIDGETS", "sometimes")
     with pytest.raises(ValueError, match="DLT_WIDGETS"):
         widgets.mode()
+
+
+def test_mode_check_is_chosen_only_through_dlt_widgets(monkeypatch):
+    monkeypatch.setenv("DLT_WIDGETS", "check")
+    assert widgets.mode() == "check"
+    monkeypatch.delenv("DLT_WIDGETS")
+    monkeypatch.setenv("JPY_SESSION_NAME", "notebook.ipynb")
+    assert widgets.mode() == "live"
+
+
+def _controls(**abbreviations):
+    # The controls ipywidgets itself builds from the abbreviations, by argument.
+    def callback(**values):
+        return values
+
+    live = ipywidgets.interactive(callback, **abbreviations)
+    return {control._kwarg: control for control in live.kwargs_widgets}
+
+
+def test_control_values_expand_the_abbreviations_as_ipywidgets_does():
+    c = _controls(
+        width=(8, 64, 8),  # IntSlider 8..64 by 8, starts at 32 (mid-range, on a step)
+        depth=(1, 4, 1),
+        mu=[0.0, 1.0, 25.0],  # Dropdown, starts at the first option
+        pair={"a": 1, "b": 2},  # Dropdown of labelled values
+        flag=True,  # Checkbox
+        label="text",  # Text: values cannot be listed
+    )
+    assert widgets.control_values(c["width"]) == (
+        "value",
+        [8, 16, 24, 40, 48, 56, 64, 32],
+    )
+    assert widgets.control_values(c["depth"]) == ("value", [1, 3, 4, 2])
+    assert widgets.control_values(c["mu"]) == ("index", [1, 2, 0])
+    assert widgets.control_values(c["pair"]) == ("index", [1, 0])
+    assert widgets.control_values(c["flag"]) == ("value", [False, True])
+    assert widgets.control_values(c["label"]) == ("value", ["text"])
+
+
+def test_control_values_step_float_sliders_in_decimals_and_reach_max():
+    step = ipywidgets.FloatSlider(min=0.25, max=3.0, step=0.25, value=1.0)
+    expected = [0.25 * k for k in range(1, 13) if k != 4] + [1.0]
+    assert widgets.control_values(step) == ("value", expected)
+    tenths = _controls(x=(-1.0, 2.0, 0.1))["x"]  # 31 positions
+    _, values = widgets.control_values(tenths, max_values=31)
+    assert len(values) == 31
+    assert 0.3 in values  # -1 + 13 * 0.1 is 0.30000000000000004 in binary
+    off_step = ipywidgets.IntSlider(min=0, max=10, step=3, value=5)
+    assert widgets.control_values(off_step) == ("value", [0, 3, 6, 9, 10, 5])
+
+
+def test_control_values_cap_long_sliders_keeping_both_ends_and_the_start():
+    tenths = _controls(x=(-1.0, 2.0, 0.1))["x"]  # 31 positions, starts at 0.5
+    _, values = widgets.control_values(tenths)
+    assert len(values) == widgets.CHECK_MAX_VALUES + 1
+    assert (values[0], values[-2], values[-1]) == (-1.0, 2.0, tenths.value)
+    gaps = [b - a for a, b in zip(values[:-2], values[1:-1], strict=True)]
+    assert max(gaps) <= 0.3 + 1e-9  # every third position at most
+    few = widgets.control_values(tenths, max_values=2)
+    assert few == ("value", [-1.0, 2.0, tenths.value])
+    options = [str(k) for k in range(40)]  # selections are never capped
+    _, indices = widgets.control_values(ipywidgets.Dropdown(options=options))
+    assert sorted(indices) == list(range(40))
+    with pytest.raises(ValueError, match="max_values"):
+        widgets.control_values(tenths, max_values=1)
+
+
+def test_control_values_of_a_log_slider_are_powers_of_its_base():
+    log = ipywidgets.FloatLogSlider(value=1e-3, base=10, min=-4, max=-1, step=0.25)
+    _, values = widgets.control_values(log, max_values=13)
+    exponents = [-4 + 0.25 * k for k in range(13) if k != 4]
+    assert values[:-1] == pytest.approx([10**e for e in exponents], rel=1e-11)
+    assert values[-1] == 1e-3
+
+
+def _recorder(fail_at=()):
+    calls = []
+
+    def callback(depth=1, colour="k"):
+        calls.append((depth, colour))
+        if depth in fail_at or colour in fail_at:
+            raise KeyError(f"nothing cached for {depth}, {colour}")
+
+    return callback, calls
+
+
+def test_check_controls_moves_one_control_at_a_time_through_its_values():
+    callback, calls = _recorder()
+    live = ipywidgets.interactive(callback, depth=(1, 3, 1), colour=["k", "r"])
+    assert calls == [(1, "k")]  # the first draw: ipywidgets starts at the defaults
+    received = widgets.check_controls(live)
+    assert received == {"depth": [2, 3, 1], "colour": ["r", "k"]}
+    assert calls[1:] == [(2, "k"), (3, "k"), (1, "k"), (1, "r"), (1, "k")]
+    assert live.kwargs == {"depth": 1, "colour": "k"}  # left as it was
+
+
+def test_check_controls_fails_on_a_callback_that_fails_at_one_value():
+    callback, _ = _recorder(fail_at=(3, "r"))
+    live = ipywidgets.interactive(callback, depth=(1, 3, 1), colour=["k", "r"])
+    with pytest.raises(RuntimeError, match="depth=3, colour='r'") as failure:
+        widgets.check_controls(live)
+    assert isinstance(failure.value.__cause__, KeyError)  # the callback's own error
+
+
+def test_interact_check_mode_needs_a_kernel(monkeypatch):
+    monkeypatch.setenv("DLT_WIDGETS", "check")
+    with pytest.raises(RuntimeError, match="Jupyter kernel"):
+        widgets.interact(_panel, static={"depth": [1, 2]}, depth=(1, 3, 1))
+
+
+def test_interact_live_draws_at_the_initial_values(monkeypatch):
+    monkeypatch.setenv("DLT_WIDGETS", "live")
+    widgets.interact(_panel, static={"depth": [1]}, depth=(1, 3, 1), width=[4, 8])
+    titles = [ax.get_title() for ax in plt.gcf().axes]
+    assert titles == ["depth 2, width 4"]  # Agg: plt.show() leaves it open
 
 
 def test_plot_images_tiles_the_batch():
