@@ -338,6 +338,11 @@ def interact(
             plt.close(fig)  # rendered: encoding a PNG for the sweep checks nothing
 
     draw.__name__ = fn.__name__
+    # ipywidgets starts each control at the default of its parameter: give draw the
+    # controls' parameters of fn, so the live figure opens where fn's defaults are.
+    draw.__signature__ = inspect.Signature(
+        [params[k].replace(kind=inspect.Parameter.KEYWORD_ONLY) for k in controls]
+    )
     if current == "live":
         ipywidgets.interact(draw, **controls)
         return

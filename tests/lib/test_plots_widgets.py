@@ -226,11 +226,13 @@ def test_interact_check_mode_needs_a_kernel(monkeypatch):
         widgets.interact(_panel, static={"depth": [1, 2]}, depth=(1, 3, 1))
 
 
-def test_interact_live_draws_at_the_initial_values(monkeypatch):
+def test_interact_live_opens_at_the_defaults_of_fn(monkeypatch):
     monkeypatch.setenv("DLT_WIDGETS", "live")
+    # Without fn's defaults ipywidgets would start mid-range and at the first
+    # option ("depth 2, width 4"); _panel's defaults are depth 1, width 8.
     widgets.interact(_panel, static={"depth": [1]}, depth=(1, 3, 1), width=[4, 8])
     titles = [ax.get_title() for ax in plt.gcf().axes]
-    assert titles == ["depth 2, width 4"]  # Agg: plt.show() leaves it open
+    assert titles == ["depth 1, width 8"]  # Agg: plt.show() leaves it open
 
 
 def test_plot_images_tiles_the_batch():
