@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NOTEBOOKS = $(shell git ls-files 'book/*.ipynb')
 
-.PHONY: book test install lint hygiene student clean
+.PHONY: book check-site test install lint hygiene student clean
 
 install: $(STAMP)
 
@@ -19,9 +19,48 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
-book: install
-	$(BIN)/jupyter-book build . -W -n --keep-going
+# `make book`: tools/execute_book.py runs the notebooks BOOK_JOBS at a time (one thread
+# each) into a jupyter-cache keyed on lib/ and the environment, and writes
+# _build/config-book.yml (_config.yml with execute_notebooks: cache and MathJax served
+# from _static); the strict build then reads every notebook's outputs from that cache.
+# The book is built at the small budget everywhere, GPU machines included.
+BOOK_JOBS ?= 2
+BOOK_ENV := DLT_SCALE=small OMP_NUM_THREADS=1
+# MathJax 3 served with the book, from PyPI's copy of the mathjax-full npm package
+# (the same version as the CDN address in _config.yml, which builds without it use).
+MATHJAX_PIN := django-static-mathjax==3.2.2.1
+MATHJAX_DIR := _build/mathjax-3.2.2.1
+
+book: install $(MATHJAX_DIR)/mathjax/tex-mml-chtml.js
+	$(BOOK_ENV) $(BIN)/python tools/execute_book.py --jobs $(BOOK_JOBS) \
+		--mathjax $(MATHJAX_DIR) --config-out _build/config-book.yml
+	$(BOOK_ENV) $(BIN)/jupyter-book build . -W -n --keep-going --all \
+		--config _build/config-book.yml
+	@$(MAKE) --no-print-directory check-site
 	@echo "Open the book: _build/html/index.html"
+
+$(MATHJAX_DIR)/mathjax/tex-mml-chtml.js: | $(STAMP)
+	rm -rf $(MATHJAX_DIR) _build/mathjax-wheel
+	$(BIN)/python -m pip install -q --no-deps --target _build/mathjax-wheel $(MATHJAX_PIN)
+	mkdir -p $(MATHJAX_DIR)
+	cp -R _build/mathjax-wheel/mathjax/static/mathjax/es5 $(MATHJAX_DIR)/mathjax
+	cp _build/mathjax-wheel/mathjax/static/mathjax/LICENSE $(MATHJAX_DIR)/mathjax/
+	rm -rf _build/mathjax-wheel
+
+# Browser check of the built book (tools/site_checks): headless Chromium renders the
+# intro, the claims ledger and each chapter's index and first notebook, screenshots
+# them into _build/screenshots/, and the tests fail on a broken image, unrendered
+# math, a dead internal link or a wrong Colab link. DLT_CHROMIUM names the browser
+# (google-chrome on GitHub's runners); Debian's chromium is installed if missing.
+DLT_CHROMIUM ?= chromium
+
+check-site: install
+	@command -v $(DLT_CHROMIUM) > /dev/null || { \
+		echo "check-site: $(DLT_CHROMIUM) not found; installing Debian's chromium"; \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+	DLT_CHROMIUM=$(DLT_CHROMIUM) $(BIN)/python -m pytest -p no:cacheprovider \
+		tools/site_checks
 
 hygiene: install
 	$(BIN)/nbstripout --keep-id --verify $(NOTEBOOKS)
