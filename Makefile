@@ -79,9 +79,14 @@ _build/config-noexec.yml: _config.yml
 		-e 's|^\(\s*[a-z_]*:\) book/_ext|\1 ../book/_ext|' \
 		_config.yml > $@
 
+# The notebooks run under nbmake with DLT_WIDGETS=check: each widget cell also shows
+# its live widget and draws it at every control value (dltheory.widgets.interact), so
+# the Colab path is checked; `make book` keeps the static figures. DLT_SCALE=small: the
+# budget the book is built with, on any machine.
 test: install hygiene lint _build/config-noexec.yml
 	$(BIN)/jupyter-book build . -W -n --keep-going --config _build/config-noexec.yml --path-output _build/noexec
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile \
+	DLT_WIDGETS=check DLT_SCALE=small OMP_NUM_THREADS=1 \
+		$(BIN)/python -m pytest -n 2 --dist loadfile \
 		--disable-socket --allow-unix-socket --allow-hosts=127.0.0.1,::1,localhost \
 		--nbmake --nbmake-timeout=600 tests book
 
