@@ -237,7 +237,12 @@ def glue_problems(text: str, *, where: str) -> list[str]:
                 "the notebook's path from the repository root"
             )
             continue
-        key = rest.split(":", 1)[0]
+        key, colon, _ = rest.partition(":")
+        if m[0].startswith("{glue:text}") and not colon:
+            # myst-nb splits the role at its last colon: without a format spec it
+            # reads "path:" as the key. Strings take ":s".
+            found.append(f"{where}: {m[0]}: expected a format spec (:.3f, :d, :s)")
+            continue
         notebook = ROOT / path.lstrip("/")
         if not notebook.is_file():
             found.append(f"{where}: {m[0]}: no notebook {path}")
@@ -516,6 +521,7 @@ def test_a_pasted_figure_no_notebook_records_is_caught():
         f"{{glue:text}}`{nb}::no-such-figure:.3f`",
         "{glue:text}`/book/05_guillotine/no_such_notebook.ipynb::x`",
         "{glue:text}`delta-simclr:.1f`",
+        f"{{glue:text}}`{nb}::delta-simclr`",
     ]
     for text in wrong:
         assert glue_problems(text, where="page"), text
