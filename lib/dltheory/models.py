@@ -257,3 +257,48 @@ def count_parameters(model: nn.Module) -> int:
 def digits_backbone(*, batch_norm: bool = True) -> MLP:
     """Chapter 00's backbone: 64 -> 128 -> 128, Linear-BN-ReLU twice (H = 128)."""
     return MLP([64, 128, 128], batch_norm=batch_norm, linear_output=False)
+
+
+def short_layer_names(names) -> dict[str, str]:
+    """Short names of a joint-embedding network's layers, as chapter 05 writes them.
+
+    Maps the names of ``layer_outputs`` for a ``JointEmbedding`` (and ``"input"``,
+    which ``probes.probe_layers(..., include_input=True)`` adds) to the labels of
+    the text and figures: ``"backbone.k"`` -> ``"bbk"``, ``"projector.k"`` ->
+    ``"projk"``, the last layer -> ``"out"`` (the projector's or the classifier
+    head's output, where the loss acts), ``"input"`` -> ``"input"``. Chapter 05 reads
+    its guillotine gaps (G1)-(G2) on these names.
+
+    Args:
+        names: Layer names in forward order, e.g. the keys of ``probe_layers``'s
+            result (a dict works: its keys are used).
+
+    Returns:
+        ``{name: short name}`` in the order of ``names``.
+
+    Raises:
+        TypeError: If a name is not a str.
+        ValueError: If there is no layer, or a name is none of ``"input"``,
+            ``"backbone.k"`` and ``"projector.k"`` with k a positive integer.
+    """
+    names = list(names)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"names: expected str, got {type(name).__name__}")
+    layers = [name for name in names if name != "input"]
+    if not layers:
+        raise ValueError(f"names: expected at least one layer, got {names}")
+    short = {}
+    for name in names:
+        part, _, k = name.partition(".")
+        if name == "input":
+            short[name] = "input"
+        elif part not in ("backbone", "projector") or not k.isdigit() or k == "0":
+            raise ValueError(
+                f"names: expected 'input', 'backbone.k' or 'projector.k', got {name!r}"
+            )
+        elif name == layers[-1]:
+            short[name] = "out"
+        else:
+            short[name] = ("bb" if part == "backbone" else "proj") + k
+    return short

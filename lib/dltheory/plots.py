@@ -346,3 +346,145 @@ def plot_gaussian_ellipse(
     ax = _axes(ax)
     ax.plot(curve[:, 0].numpy(), curve[:, 1].numpy(), **style)
     return ax
+
+
+def plot_layer_accuracies(
+    curves: Mapping[str, Mapping[str, float]],
+    *,
+    ax: Axes | None = None,
+    layers: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    baseline: float | None = None,
+    baseline_label: str = "raw pixels",
+    cut_after: str | None = None,
+    mark_best: bool = True,
+    styles: Mapping[str, Mapping[str, object]] | None = None,
+    title: str = "",
+) -> Axes:
+    """Probe accuracy against depth, one line per network (chapter 05's (G1)).
+
+    The recurring figure of Guillotine regularisation [bordes2022guillotine,
+    arXiv:2206.13378]: ``curves[name][layer]`` is the test accuracy of a probe on
+    layer ``layer`` of network ``name`` (``probes.probe_layers``), drawn over the
+    layers in forward order. Each curve gets its own colour, marker and line style;
+    a black star marks its best layer (the arg max of (G1)); a dotted grey line the
+    accuracy of a reference such as the raw pixels; a thin vertical line the cut
+    between backbone and projector.
+
+    Args:
+        curves: Accuracy per layer, per curve label; every curve has ``layers``.
+        ax: Axes to draw on.
+        layers: Layers along the x axis, in order; by default the keys of the
+            first curve without ``"input"``.
+        labels: Tick label per layer; the layer names by default.
+        baseline: Accuracy drawn as a horizontal reference line, if given.
+        baseline_label: Its legend entry.
+        cut_after: Draw the cut between this layer and the next.
+        mark_best: Star each curve's best layer.
+        styles: ``ax.plot`` keywords per curve label, replacing its default
+            colour, marker and line style (to keep one style per method across
+            figures that show different subsets).
+        title: The axes' title.
+
+    Returns:
+        The axes, with x label and ticks set (the caller sets the y label).
+
+    Raises:
+        ValueError: If ``curves`` is empty, a curve lacks a layer, or
+            ``cut_after`` is not one of ``layers``.
+    """
+    if not curves:
+        raise ValueError("curves: expected at least one curve, got none")
+    if layers is None:
+        layers = [k for k in next(iter(curves.values())) if k != "input"]
+    layers = list(layers)
+    for name, accs in curves.items():
+        missing = [layer for layer in layers if layer not in accs]
+        if missing:
+            raise ValueError(f"curves: {name!r} has no accuracy for {missing}")
+    if cut_after is not None and cut_after not in layers:
+        raise ValueError(f"cut_after: expected one of {layers}, got {cut_after!r}")
+    ax = _axes(ax)
+    x = np.arange(len(layers))
+    for i, (name, accs) in enumerate(curves.items()):
+        y = np.array([accs[layer] for layer in layers], dtype=float)
+        style = {
+            "color": OKABE_ITO[i % len(OKABE_ITO)],
+            "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)],
+            **((styles or {}).get(name, {})),
+        }
+        ax.plot(x, y, label=name, **style)
+        if mark_best:
+            best = int(np.argmax(y))
+            ax.plot(x[best], y[best], "*", color="black", markersize=12, zorder=3)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle=":", label=baseline_label)
+    xlabel = "layer"
+    if cut_after is not None:
+        ax.axvline(layers.index(cut_after) + 0.5, color="grey", linewidth=0.8)
+        xlabel = "layer (the cut is the vertical line)"
+    names = labels or {}
+    ax.set_xticks(x, [names.get(layer, layer) for layer in layers])
+    ax.set(xlabel=xlabel, title=title)
+    return ax
+
+
+def plot_layer_heatmap(
+    accuracy,
+    layers: Sequence[str],
+    settings: Sequence[str],
+    *,
+    ax: Axes | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    title: str = "",
+    xlabel: str = "setting",
+) -> Axes:
+    """Accuracy per layer (rows) and training setting (columns), values written in.
+
+    Chapter 05's map of where along a network a probe loses accuracy, one column
+    per setting (an augmentation strength, a loss weight). ``viridis``, with each
+    value printed in white on dark cells and black on light ones. The image is
+    ``ax.images[-1]``, for a colour bar shared by several maps.
+
+    Args:
+        accuracy: Array or tensor of shape (len(layers), len(settings)).
+        layers: Row labels, in forward order from the top.
+        settings: Column labels.
+        ax: Axes to draw on.
+        vmin: Lower end of the colour scale (the data's minimum by default).
+        vmax: Upper end of the colour scale (the data's maximum by default).
+        title: The axes' title.
+        xlabel: What the columns are.
+
+    Raises:
+        ValueError: If the shape of ``accuracy`` does not match the labels.
+    """
+    a = _numpy(accuracy).astype(float)
+    if a.shape != (len(layers), len(settings)):
+        raise ValueError(
+            f"accuracy: expected shape ({len(layers)}, {len(settings)}) from the "
+            f"labels, got {a.shape}"
+        )
+    ax = _axes(ax)
+    lo = float(a.min()) if vmin is None else vmin
+    hi = float(a.max()) if vmax is None else vmax
+    image = ax.imshow(a, cmap="viridis", vmin=lo, vmax=hi, aspect="auto")
+    for (row, col), value in np.ndenumerate(a):
+        r, g, b, _ = image.cmap(image.norm(value))
+        dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5  # perceived luminance
+        ax.text(
+            col,
+            row,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if dark else "black",
+        )
+    ax.set_xticks(range(len(settings)), list(settings))
+    ax.set_yticks(range(len(layers)), list(layers))
+    ax.set(xlabel=xlabel, ylabel="layer", title=title)
+    ax.grid(False)
+    return ax

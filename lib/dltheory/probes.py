@@ -8,7 +8,8 @@ features. Both can use a few labels per class, averaged over draws of the labell
 subset, which is where self-supervised features differ most from raw inputs.
 ``probe_layers`` applies a probe to every layer of a network at once and
 ``guillotine_gap`` reads off what cutting the head gains (chapter 05's Guillotine
-regularisation is these two functions). ``effective_rank`` measures collapse:
+regularisation is these two functions; ``train_and_probe`` trains one SSL run and
+applies them). ``effective_rank`` measures collapse:
 
 .. math::
     \operatorname{erank}(F) = \exp\Big(-\sum_k p_k \log p_k\Big),\qquad
@@ -20,12 +21,15 @@ with :math:`\sigma_k` the singular values of the centred feature matrix. Shapes:
 
 from __future__ import annotations
 
+import re
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
 
-from dltheory import models
+from dltheory import models, train
 from dltheory._checks import (
     check_batch,
     check_choice,
@@ -564,7 +568,8 @@ def guillotine_gap(
     Args:
         accuracies: Accuracy per layer in forward order, as ``probe_layers`` returns.
         backbone: Layer read as the backbone output; by default the last layer
-            whose name starts with ``"backbone."``.
+            whose name starts with ``"backbone."``, or the last ``"bbk"`` of
+            ``models.short_layer_names``.
         head: Layer read as the head output; by default the last layer.
 
     Returns:
@@ -584,10 +589,14 @@ def guillotine_gap(
     if not layers:
         raise ValueError("accuracies: expected at least one layer, got none")
     if backbone is None:
-        found = [name for name in layers if name.startswith("backbone.")]
+        found = [
+            name
+            for name in layers
+            if name.startswith("backbone.") or re.fullmatch(r"bb\d+", name)
+        ]
         if not found:
             raise ValueError(
-                f"backbone: no layer named 'backbone.*' in {layers}; name it"
+                f"backbone: no layer named 'backbone.*' or 'bb<k>' in {layers}; name it"
             )
         backbone = found[-1]
     head = layers[-1] if head is None else head
@@ -600,3 +609,89 @@ def guillotine_gap(
         "best_layer": best,
         "best_gap": accuracies[best] - accuracies[head],
     }
+
+
+class ProbedRun(NamedTuple):
+    """What ``train_and_probe`` returns: accuracies by short layer name, and the run."""
+
+    accuracy: dict[str, float]
+    model: models.JointEmbedding
+    history: dict[str, list[float]]
+
+
+def train_and_probe(
+    run: train.SSLRun,
+    x_train: Tensor,
+    y_train: Tensor,
+    x_test: Tensor,
+    y_test: Tensor,
+    *,
+    seed: int,
+    augmentation=None,
+    device: torch.device | str | None = None,
+    labels_per_class: int | None = 5,
+    draws: int = 3,
+    probe_seed: int = 0,
+    **probe_kwargs,
+) -> ProbedRun:
+    r"""Train one SSL network under one seed and probe every layer, Eqs. (G1)-(G2).
+
+    Chapter 05's unit of measurement [bordes2022guillotine, arXiv:2206.13378]: the
+    network of ``run`` is trained by ``train.run_ssl`` on the unlabelled
+    ``x_train`` with a CPU generator seeded with ``seed`` (initial weights,
+    batches and views), then every layer of backbone and projector is probed by
+    ``probe_layers``, the readouts :math:`h_\ell` of (G1), with labelled subsets
+    drawn by a generator seeded with ``probe_seed`` (the same subsets for every
+    network of a study). ``guillotine_gap`` reads (G2) off the result, whose keys
+    are the short names of ``models.short_layer_names`` (``"bb1"``, ...,
+    ``"out"``).
+
+    Args:
+        run: The SSL settings.
+        x_train: Training inputs, shape (n, d): the SSL data and the probe's
+            labelled pool.
+        y_train: Training labels, shape (n,), seen by the probe only.
+        x_test: Test inputs, shape (m, d).
+        y_test: Test labels, shape (m,).
+        seed: The training seed.
+        augmentation: The views, as for ``train.run_ssl`` (its default when None).
+        device: Where to train and probe; ``runtime.device()`` by default.
+        labels_per_class: The probe's few-label budget (chapter 05: 5); None for
+            every label.
+        draws: Draws of the labelled subset to average over.
+        probe_seed: Seed of the labelled subsets.
+        **probe_kwargs: Passed to ``probe_layers`` (``method``, ``k``, ``c``,
+            ``max_iter``, ``include_input``, ...).
+
+    Returns:
+        ``ProbedRun(accuracy, model, history)``: test accuracy per short layer name
+        in forward order, the trained network (eval mode) and ``run_ssl``'s
+        history.
+
+    Raises:
+        TypeError: If ``run`` is not an ``SSLRun`` or an input has the wrong type.
+        ValueError: If ``seed`` is negative or a probe setting is out of range.
+    """
+    check_int(seed, name="seed", minimum=0)
+    check_int(probe_seed, name="probe_seed", minimum=0)
+    model, history = train.run_ssl(
+        run,
+        x_train,
+        augmentation=augmentation,
+        generator=torch.Generator().manual_seed(seed),
+        device=device,
+        progress=False,
+    )
+    accuracy = probe_layers(
+        model,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        labels_per_class=labels_per_class,
+        draws=draws,
+        generator=torch.Generator().manual_seed(probe_seed),
+        **probe_kwargs,
+    )
+    short = models.short_layer_names(accuracy)
+    return ProbedRun({short[k]: a for k, a in accuracy.items()}, model, history)

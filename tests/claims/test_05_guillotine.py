@@ -231,22 +231,26 @@ def test_claim2_gap_largest_without_augmentation(method, seed):
 def _vicreg_gap_and_output_rank(inv_weight, seed):
     """Delta and the projector output's effective rank of VICReg at lambda = inv_weight.
 
-    The notebook's setting: 40 epochs at s = 1, mu = 25, nu = 1; the probe stops
-    L-BFGS after 200 iterations, as in the notebook (accuracies within 0.0011 of 500
-    iterations on four networks checked).
+    The notebook's setting and its call (``probes.train_and_probe``): 40 epochs at
+    s = 1, mu = 25, nu = 1; the probe stops L-BFGS after 200 iterations, as in the
+    notebook (accuracies within 0.0011 of 500 iterations on four networks checked).
     """
-    model = _network("VICReg", 1.0, seed, 40, inv_weight)
-    accs = probes.probe_layers(
-        model,
+    run = replace(
+        _LOSSES["VICReg"],
+        steps=round(40 * _split().x_train.shape[0] / 256),
+        inv_weight=inv_weight,
+    )
+    trained = probes.train_and_probe(
+        run,
         *_split(),
-        labels_per_class=5,
-        draws=3,
+        seed=seed,
+        augmentation=augment.strong_digits_augmentation(strength=1.0),
+        device="cpu",
         max_iter=200,
-        generator=torch.Generator().manual_seed(0),
     )
     with torch.no_grad():  # run_ssl returns the model in eval mode
-        out = models.layer_outputs(model, _split().x_test)["projector.3"]  # (597, 256)
-    return probes.guillotine_gap(accs)["gap"], probes.effective_rank(out)
+        out = models.layer_outputs(trained.model, _split().x_test)["projector.3"]
+    return probes.guillotine_gap(trained.accuracy)["gap"], probes.effective_rank(out)
 
 
 @pytest.mark.slow

@@ -72,6 +72,44 @@ def test_layer_outputs_of_a_sequential():
     assert list(outputs) == ["1", "2", "3"]
 
 
+def test_short_layer_names_of_a_joint_embedding():
+    # Chapter 05's labels: two backbone layers, three projector layers, the input.
+    model = models.JointEmbedding(
+        models.MLP([6, 5, 4], linear_output=False), models.projector([4, 4, 4, 3])
+    )
+    names = ["input", *models.layer_outputs(model.eval(), torch.randn(2, 6))]
+    short = models.short_layer_names(names)
+    assert short == {
+        "input": "input",
+        "backbone.1": "bb1",
+        "backbone.2": "bb2",
+        "projector.1": "proj1",
+        "projector.2": "proj2",
+        "projector.3": "out",
+    }
+    assert list(short) == names  # forward order kept
+    # A one-layer head: its only layer is the output; a dict's keys are its names.
+    assert models.short_layer_names({"backbone.1": 0.9, "projector.1": 0.8}) == {
+        "backbone.1": "bb1",
+        "projector.1": "out",
+    }
+
+
+@pytest.mark.parametrize(
+    ("names", "error", "match"),
+    [
+        (["input"], ValueError, "at least one layer"),
+        (["backbone.1", "1"], ValueError, "'1'"),
+        (["backbone.0"], ValueError, "backbone.0"),
+        (["head.1"], ValueError, "head.1"),
+        ([3], TypeError, "int"),
+    ],
+)
+def test_short_layer_names_rejects_other_names(names, error, match):
+    with pytest.raises(error, match=match):
+        models.short_layer_names(names)
+
+
 @pytest.mark.parametrize(
     ("build", "error", "match"),
     [

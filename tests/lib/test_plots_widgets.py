@@ -271,3 +271,53 @@ def test_gaussian_ellipse_spans_k_standard_deviations():
     with pytest.raises(ValueError, match="positive-definite"):
         plots.plot_gaussian_ellipse(torch.zeros(2), -torch.eye(2))
     plt.close("all")
+
+
+def test_plot_layer_accuracies_draws_each_curve_its_best_layer_and_the_cut():
+    curves = {
+        "A": {"input": 0.5, "bb1": 0.7, "bb2": 0.8, "out": 0.6},
+        "B": {"input": 0.5, "bb1": 0.9, "bb2": 0.6, "out": 0.4},
+    }
+    ax = plots.plot_layer_accuracies(
+        curves, baseline=0.5, cut_after="bb2", labels={"out": "output"}
+    )
+    lines = ax.get_lines()
+    # Per curve: the line and its star; then the baseline and the cut.
+    assert len(lines) == 2 * 2 + 2
+    assert list(lines[0].get_ydata()) == [0.7, 0.8, 0.6]  # "input" left out
+    assert (lines[1].get_xdata()[0], lines[1].get_ydata()[0]) == (1, 0.8)  # A: bb2
+    assert (lines[3].get_xdata()[0], lines[3].get_ydata()[0]) == (0, 0.9)  # B: bb1
+    assert list(lines[5].get_xdata()) == [1.5, 1.5]  # between bb2 and out
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["bb1", "bb2", "output"]
+    assert lines[0].get_marker() != lines[2].get_marker()
+    plain = plots.plot_layer_accuracies(
+        curves, layers=["bb2", "out"], mark_best=False, styles={"B": {"color": "red"}}
+    )
+    assert len(plain.get_lines()) == 2
+    assert plain.get_xlabel() == "layer"
+    assert plain.get_lines()[1].get_color() == "red"
+    assert plain.get_lines()[1].get_linestyle() == "--"  # the rest of B's default
+
+
+def test_plot_layer_accuracies_rejects_missing_layers():
+    with pytest.raises(ValueError, match="curves"):
+        plots.plot_layer_accuracies({})
+    with pytest.raises(ValueError, match="'B' has no accuracy"):
+        plots.plot_layer_accuracies({"A": {"bb1": 0.5}, "B": {"out": 0.5}})
+    with pytest.raises(ValueError, match="cut_after"):
+        plots.plot_layer_accuracies({"A": {"bb1": 0.5}}, cut_after="bb2")
+
+
+def test_plot_layer_heatmap_writes_every_value_readably():
+    acc = torch.tensor([[0.3, 0.9], [0.5, 0.95], [0.25, 0.6]])  # (layers, settings)
+    ax = plots.plot_layer_heatmap(
+        acc, ["bb1", "bb2", "out"], ["0", "1"], vmin=0.25, vmax=0.95
+    )
+    texts = {(t.get_position(), t.get_text()): t.get_color() for t in ax.texts}
+    assert len(texts) == 6
+    assert texts[((0, 2), "0.25")] == "white"  # the darkest viridis cell
+    assert texts[((1, 1), "0.95")] == "black"  # the lightest
+    assert ax.images[-1].get_clim() == (0.25, 0.95)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["bb1", "bb2", "out"]
+    with pytest.raises(ValueError, match="shape"):
+        plots.plot_layer_heatmap(acc, ["bb1"], ["0", "1"])

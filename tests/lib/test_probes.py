@@ -8,7 +8,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from dltheory import models, probes
+from dltheory import models, probes, train
 
 
 @pytest.fixture(scope="module")
@@ -308,6 +308,85 @@ def test_guillotine_gap_known_answers():
     named = probes.guillotine_gap(accs, backbone="backbone.1", head="projector.1")
     assert named["gap"] == pytest.approx(-0.10)
     assert named["best_gap"] == pytest.approx(0.0)
+    # The same accuracies under models.short_layer_names: the same gaps.
+    short = {models.short_layer_names(accs)[k]: a for k, a in accs.items()}
+    assert list(short) == ["input", "bb1", "bb2", "proj1", "out"]
+    assert probes.guillotine_gap(short) == {**result, "best_layer": "proj1"}
+
+
+def _tiny_ssl_problem():
+    # Two well-separated classes of 8-d points; a small VICReg run of 20 steps.
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(120) % 2
+    x = torch.randn(120, 8, generator=g) + 3.0 * y[:, None]
+    run = train.SSLRun(backbone_widths=(16, 8), projector_widths=(8, 4), steps=20)
+    return run, x[:80], y[:80], x[80:], y[80:]
+
+
+def _noise(x, generator=None):
+    return x + 0.1 * torch.randn(x.shape, generator=generator)
+
+
+def test_train_and_probe_is_run_ssl_then_probe_layers_under_short_names():
+    run, x_tr, y_tr, x_te, y_te = _tiny_ssl_problem()
+    result = probes.train_and_probe(
+        run, x_tr, y_tr, x_te, y_te, seed=3, augmentation=_noise, device="cpu"
+    )
+    # Written out: the same training generator and labelled-subset generator.
+    model, history = train.run_ssl(
+        run,
+        x_tr,
+        augmentation=_noise,
+        generator=torch.Generator().manual_seed(3),
+        device="cpu",
+        progress=False,
+    )
+    accs = probes.probe_layers(
+        model,
+        x_tr,
+        y_tr,
+        x_te,
+        y_te,
+        labels_per_class=5,
+        draws=3,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert list(result.accuracy) == ["bb1", "bb2", "proj1", "out"]
+    assert result.accuracy == pytest.approx(
+        dict(zip(result.accuracy, accs.values(), strict=True))
+    )
+    assert result.history["loss"] == pytest.approx(history["loss"])
+    for a, b in zip(result.model.parameters(), model.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert not result.model.training
+
+
+def test_train_and_probe_passes_the_seeds_and_probe_settings():
+    run, x_tr, y_tr, x_te, y_te = _tiny_ssl_problem()
+    kwargs = {"augmentation": _noise, "device": "cpu"}
+    first = probes.train_and_probe(run, x_tr, y_tr, x_te, y_te, seed=0, **kwargs)
+    other = probes.train_and_probe(run, x_tr, y_tr, x_te, y_te, seed=1, **kwargs)
+    assert first.history["loss"] != pytest.approx(other.history["loss"])
+    knn = probes.train_and_probe(
+        run,
+        x_tr,
+        y_tr,
+        x_te,
+        y_te,
+        seed=0,
+        labels_per_class=None,
+        method="knn",
+        k=3,
+        include_input=True,
+        **kwargs,
+    )
+    expected = probes.probe_layers(
+        first.model, x_tr, y_tr, x_te, y_te, method="knn", k=3, include_input=True
+    )
+    assert list(knn.accuracy) == ["input", "bb1", "bb2", "proj1", "out"]
+    assert list(knn.accuracy.values()) == pytest.approx(list(expected.values()))
+    with pytest.raises(ValueError, match="seed"):
+        probes.train_and_probe(run, x_tr, y_tr, x_te, y_te, seed=-1)
 
 
 @pytest.mark.parametrize(
