@@ -7,6 +7,7 @@ check has a negative control in ``test_checks.py``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -145,6 +146,18 @@ def test_mathjax_served_with_the_book(site: Path):
         assert "window.MathJax = " in text, f"{where}: no mathjax3_config emitted"
         assert text.index("window.MathJax = ") < text.index(LOCAL_MATHJAX), where
     assert with_math, "no page with math: the check checked nothing"
+
+
+def test_mathjax_version_matches_config(site: Path):
+    """The MathJax served is the version _config.yml loads from the CDN elsewhere."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    cdn = config["sphinx"]["config"]["mathjax_path"]
+    wanted = re.search(r"mathjax@(\d+\.\d+\.\d+)/", cdn)
+    assert wanted, f"_config.yml: no pinned version in mathjax_path {cdn!r}"
+    script = (site / LOCAL_MATHJAX).read_text(encoding="utf-8", errors="replace")
+    served = re.search(r'\.VERSION="(\d+\.\d+\.\d+)"', script)
+    assert served, f"{LOCAL_MATHJAX}: no VERSION found"
+    assert served[1] == wanted[1], f"served {served[1]}, _config.yml pins {wanted[1]}"
 
 
 @pytest.mark.parametrize("page", PAGES)
