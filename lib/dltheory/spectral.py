@@ -35,7 +35,8 @@ Barlow Twins reading is unverified):
 - (S3) Frobenius VICReg, variances :math:`t_k = \max(0, 1 - \alpha \lambda_k /
   (2\beta))`, and (S4) hinge VICReg, :math:`t_k = \min(1, (\mu / (2 \alpha
   \lambda_k))^2)`: ``vicreg_closed_form``; the loss: ``vicreg_graph_loss``.
-- (S5) linear regime, :math:`M w = \lambda \Sigma w`: ``vicreg_linear_closed_form``;
+- (S5) linear regime, :math:`M w = \lambda \Sigma w`: ``vicreg_linear_closed_form``
+  (hard constraints, or the variances of (S3) or (S4) with ``variant``);
   the linear spectral contrastive (SimCLR) and Barlow Twins closed forms:
   ``spectral_contrastive_linear_closed_form``,
   ``barlow_twins_linear_closed_form``; ``cca``.
@@ -649,10 +650,12 @@ def vicreg_linear_closed_form(
     *,
     alpha: float | None = None,
     beta: float = 1.0,
+    mu: float = 1.0,
+    variant: str = "frobenius",
     degree_scale: bool = False,
     ridge: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
-    r"""Optimal linear VICReg, Z = XW, the book's (S5).
+    r"""Optimal linear VICReg, Z = XW: the book's (S5), with (S3)'s or (S4)'s variances.
 
     .. math::
         \Sigma = \frac{X^\top H X}{N} + \rho I, \qquad M = \frac{X^\top L X}{N},
@@ -672,8 +675,20 @@ def vicreg_linear_closed_form(
 
     with :math:`(\lambda_k, V_K)` the bottom-K eigenpairs of
     :math:`\Sigma^{-1/2} M \Sigma^{-1/2}` (the same :math:`\lambda_k` as (S5)), so
-    :math:`W^\top \Sigma W = \mathrm{diag}(t)`. Book's derivation. Signs are fixed
-    on the columns of :math:`\Sigma^{-1/2} V_K`.
+    :math:`W^\top \Sigma W = \mathrm{diag}(t)`. Hinge variant (``variant="hinge"``):
+    the same directions with (S4)'s variances,
+
+    .. math::
+        t_k = \min\Bigl(1,\ \Bigl(\frac{\mu}{2 \alpha \lambda_k}\Bigr)^2\Bigr)
+        \tag{S4}
+
+    assuming a covariance weight large enough to decorrelate the outputs: the
+    minimiser of :math:`\alpha \operatorname{Tr}(W^\top M W) + \mu \sum_k (1 -
+    \sqrt{C_{kk}})^+` over decorrelated :math:`C = W^\top \Sigma W`, direction by
+    direction. It shrinks directions but never zeroes them (rank K), unlike the
+    Frobenius variant. Both are ``vicreg_closed_form``'s variants for a linear
+    encoder. Book's derivation. Signs are fixed on the columns of
+    :math:`\Sigma^{-1/2} V_K`.
 
     A singular :math:`\Sigma` (constant pixels of raw digits, N <= D) makes (S5)
     degenerate: it raises unless ``ridge`` :math:`= \rho > 0`; project on
@@ -684,8 +699,11 @@ def vicreg_linear_closed_form(
         G: Relation graph, shape (N, N), symmetric, non-negative, zero diagonal.
         K: Embedding dimension, an int in [1, D].
         alpha: None (default) for hard constraints, or the invariance weight,
-            >= 0, for the Frobenius variant.
-        beta: Weight of the Frobenius term, > 0 (unused when alpha is None).
+            >= 0, of the soft variant (0: t = 1, the whitened directions).
+        beta: Weight of the Frobenius term, > 0 (Frobenius variant only).
+        mu: Variance (hinge) weight, > 0 (hinge variant only).
+        variant: ``"frobenius"`` (default, (S3)) or ``"hinge"`` ((S4)), the soft
+            variant when ``alpha`` is a number; the hinge needs one.
         degree_scale: Use L / mean degree, as ``graph_laplacian``.
         ridge: :math:`\rho`, added to the diagonal of :math:`\Sigma`, >= 0.
 
@@ -697,18 +715,25 @@ def vicreg_linear_closed_form(
         TypeError: If ``x`` or ``G`` is not a floating-point tensor, or a
             hyperparameter has the wrong type.
         ValueError: If the shapes do not match, ``G`` is not a valid graph, ``K``
-            or a hyperparameter is out of range, or :math:`\Sigma` is singular.
+            or a hyperparameter is out of range, ``variant`` is unknown or is
+            ``"hinge"`` with ``alpha=None``, or :math:`\Sigma` is singular.
 
     Warns:
         UserWarning: If :math:`\Sigma` is ill-conditioned (condition number above
             1e10).
     """
+    check_choice(variant, name="variant", choices=VARIANTS)
     x = to_float64(_check_features(x, _check_graph(G)))
     n, d = x.shape
     _check_k(K, maximum=d, what="the number of features D")
+    if alpha is None and variant == "hinge":
+        raise ValueError(
+            "alpha: the hinge variant needs an invariance weight >= 0, got None"
+        )
     if alpha is not None:
         alpha = check_positive(alpha, name="alpha", strict=False)
         beta = check_positive(beta, name="beta")
+        mu = check_positive(mu, name="mu")
     ridge = check_positive(ridge, name="ridge", strict=False)
     L = graph_laplacian(G.to(x), degree_scale=degree_scale)  # (N, N)
     centred = x - x.mean(dim=0)  # (N, D); L 1 = 0, so X^T L X = Xc^T L Xc
@@ -720,7 +745,7 @@ def vicreg_linear_closed_form(
     if alpha is None:
         t = torch.ones(K, dtype=x.dtype, device=x.device)
     else:
-        t = _variances(lambd[:K], alpha=alpha, beta=beta, mu=1.0, variant="frobenius")
+        t = _variances(lambd[:K], alpha=alpha, beta=beta, mu=mu, variant=variant)
     return W * t.sqrt(), t
 
 
@@ -1449,9 +1474,9 @@ def linear_eigenvalues(
     computed from the hard-constraint solution of ``vicreg_linear_closed_form``
     (:math:`W^\top \Sigma W = I`) as :math:`\operatorname{diag}(W^\top M W)`: how
     much positives disagree along each direction, per unit variance. (S3) and (S4)
-    turn them into variances; ``2 beta / alpha`` is the Frobenius variant's
-    collapse threshold. Book's derivation, for [balestriero2022contrastive,
-    arXiv:2205.11508v3].
+    turn them into variances (the two variants of ``vicreg_linear_closed_form``);
+    ``2 beta / alpha`` is the Frobenius variant's collapse threshold. Book's
+    derivation, for [balestriero2022contrastive, arXiv:2205.11508v3].
 
     Args:
         x: Features, shape (N, D), N >= 2.
@@ -1474,59 +1499,6 @@ def linear_eigenvalues(
     L = graph_laplacian(to_float64(G).to(x.device), degree_scale=degree_scale)  # (N, N)
     Z = (x - x.mean(dim=0)) @ W  # (N, K)
     return (Z * (L @ Z)).sum(dim=0) / x.shape[0]  # diag(W^T M W)
-
-
-def vicreg_linear_hinge_closed_form(
-    x: Tensor,
-    G: Tensor,
-    K: int,
-    *,
-    alpha: float,
-    mu: float = 1.0,
-    degree_scale: bool = False,
-    ridge: float = 0.0,
-) -> tuple[Tensor, Tensor]:
-    r"""Optimal linear VICReg, hinge variant: (S5)'s directions, (S4)'s variances.
-
-    .. math::
-        W^\star = \Sigma^{-1/2} V_K \operatorname{diag}(\sqrt{t_k}),\qquad
-        t_k = \min\Bigl(1,\ \Bigl(\frac{\mu}{2 \alpha \lambda_k}\Bigr)^2\Bigr)
-        \tag{S4}
-
-    with :math:`(\lambda_k, V_K)` as in ``vicreg_linear_closed_form`` (the
-    bottom-K eigenpairs of :math:`\Sigma^{-1/2} M \Sigma^{-1/2}`), assuming a
-    covariance weight large enough to decorrelate the outputs: the minimiser of
-    :math:`\alpha \operatorname{Tr}(W^\top M W) + \mu \sum_k (1 - \sqrt{C_{kk}})^+`
-    over decorrelated :math:`C = W^\top \Sigma W`, direction by direction. The
-    hinge shrinks directions but never zeroes them (rank K), unlike the Frobenius
-    variant (S3). Book's derivation, for [balestriero2022contrastive,
-    arXiv:2205.11508v3]; the free-Z form is ``vicreg_closed_form(...,
-    variant="hinge")``.
-
-    Args:
-        x: Features, shape (N, D), N >= 2.
-        G: Relation graph, shape (N, N), symmetric, non-negative, zero diagonal.
-        K: Embedding dimension, an int in [1, D].
-        alpha: Invariance weight, >= 0 (0: t = 1, the whitened directions).
-        mu: Variance (hinge) weight, > 0.
-        degree_scale: Use L / mean degree, as ``graph_laplacian``.
-        ridge: Added to the diagonal of :math:`\Sigma`, >= 0.
-
-    Returns:
-        ``(W, t)``: W of shape (D, K) with :math:`W^\top \Sigma W =
-        \mathrm{diag}(t)`, and t of shape (K,), float64 on ``x``'s device.
-
-    Raises:
-        TypeError: If an argument has the wrong type.
-        ValueError: If a hyperparameter is out of range, or as
-            ``vicreg_linear_closed_form``.
-    """
-    alpha = check_positive(alpha, name="alpha", strict=False)
-    mu = check_positive(mu, name="mu")
-    W, _ = vicreg_linear_closed_form(x, G, K, degree_scale=degree_scale, ridge=ridge)
-    lambd = linear_eigenvalues(x, G, K, degree_scale=degree_scale, ridge=ridge)
-    t = _variances(lambd, alpha=alpha, beta=1.0, mu=mu, variant="hinge")  # (K,)
-    return W * t.sqrt(), t
 
 
 def digits_pool(
@@ -1685,7 +1657,7 @@ def sweep_representations(
 
     - ``"VICReg α=a"``: Frobenius variant (S3), ``vicreg_linear_closed_form``;
     - ``"VICReg hinge α=a"``: hinge variant (S4) with ``mu``,
-      ``vicreg_linear_hinge_closed_form``;
+      ``vicreg_linear_closed_form(..., variant="hinge")``;
     - ``"Barlow Twins"``: ``barlow_twins_linear_closed_form`` (whitened top-K
       canonical directions; the book's reading, unverified);
     - ``"SimCLR spectral"``: ``spectral_contrastive_linear_closed_form``
@@ -1723,8 +1695,8 @@ def sweep_representations(
             x, G, K, alpha=a, beta=beta, degree_scale=True
         )[0]
     for a in hinge_alphas:
-        out[f"VICReg hinge α={a:g}"] = vicreg_linear_hinge_closed_form(
-            x, G, K, alpha=a, mu=mu, degree_scale=True
+        out[f"VICReg hinge α={a:g}"] = vicreg_linear_closed_form(
+            x, G, K, alpha=a, mu=mu, variant="hinge", degree_scale=True
         )[0]
     if "Barlow Twins" in others:
         out["Barlow Twins"] = barlow_twins_linear_closed_form(x, G, K)

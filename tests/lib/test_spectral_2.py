@@ -45,8 +45,8 @@ def test_linear_eigenvalues_set_the_frobenius_rank():
 def test_hinge_closed_form_variances_follow_s4():
     x, G = _randn(40, 6, seed=4), _random_graph(40, seed=5)
     alpha, mu = 2.0, 0.5
-    W, t = spectral.vicreg_linear_hinge_closed_form(
-        x, G, 4, alpha=alpha, mu=mu, degree_scale=True
+    W, t = spectral.vicreg_linear_closed_form(
+        x, G, 4, alpha=alpha, mu=mu, variant="hinge", degree_scale=True
     )
     lambd = spectral.linear_eigenvalues(x, G, 4, degree_scale=True)
     assert_close(t, (mu / (2 * alpha * lambd)).pow(2).clamp(max=1))
@@ -56,7 +56,7 @@ def test_hinge_closed_form_variances_follow_s4():
 
 def test_hinge_closed_form_with_alpha_zero_is_the_whitened_solution():
     x, G = _randn(30, 5, seed=6), _random_graph(30, seed=7)
-    W, t = spectral.vicreg_linear_hinge_closed_form(x, G, 3, alpha=0.0)
+    W, t = spectral.vicreg_linear_closed_form(x, G, 3, alpha=0.0, variant="hinge")
     W_hard, _ = spectral.vicreg_linear_closed_form(x, G, 3)
     assert_close(t, torch.ones(3, dtype=F64))
     assert_close(W, W_hard)
@@ -79,8 +79,8 @@ def test_hinge_closed_form_is_a_minimum_of_the_linear_hinge_loss():
     # whitened W (t = 1) or the Frobenius variances do worse.
     x, G = _ring_problem()
     alpha = 3.0
-    W, t = spectral.vicreg_linear_hinge_closed_form(
-        x, G, 2, alpha=alpha, degree_scale=True
+    W, t = spectral.vicreg_linear_closed_form(
+        x, G, 2, alpha=alpha, variant="hinge", degree_scale=True
     )
     assert 0.2 < t[1] < 0.4
     assert t[0] == 1
@@ -104,9 +104,13 @@ def test_hinge_closed_form_is_a_minimum_of_the_linear_hinge_loss():
 def test_hinge_closed_form_rejects_bad_weights():
     x, G = _randn(10, 3, seed=0), _random_graph(10, seed=1)
     with pytest.raises(ValueError, match="alpha"):
-        spectral.vicreg_linear_hinge_closed_form(x, G, 2, alpha=-1.0)
+        spectral.vicreg_linear_closed_form(x, G, 2, alpha=-1.0, variant="hinge")
     with pytest.raises(ValueError, match="mu"):
-        spectral.vicreg_linear_hinge_closed_form(x, G, 2, alpha=1.0, mu=0.0)
+        spectral.vicreg_linear_closed_form(x, G, 2, alpha=1.0, mu=0.0, variant="hinge")
+    with pytest.raises(ValueError, match="alpha: the hinge variant needs"):
+        spectral.vicreg_linear_closed_form(x, G, 2, variant="hinge")  # alpha=None
+    with pytest.raises(ValueError, match="variant"):
+        spectral.vicreg_linear_closed_form(x, G, 2, alpha=1.0, variant="hard")
 
 
 # --- the sweep's data ----------------------------------------------------------------
@@ -171,8 +175,8 @@ def test_sweep_representations_are_the_closed_forms():
     assert_close(reps["raw"], torch.eye(6, dtype=F64))
     W, _ = spectral.vicreg_linear_closed_form(x, G, 4, alpha=0.5, degree_scale=True)
     assert_close(reps["VICReg α=0.5"], W)
-    W, _ = spectral.vicreg_linear_hinge_closed_form(
-        x, G, 4, alpha=2.0, degree_scale=True
+    W, _ = spectral.vicreg_linear_closed_form(
+        x, G, 4, alpha=2.0, variant="hinge", degree_scale=True
     )
     assert_close(reps["VICReg hinge α=2"], W)
     assert_close(
