@@ -73,9 +73,9 @@ def test_check_mode_shows_the_widget_draws_every_value_and_the_grid():
     assert views[0] in state["state"]  # ... of a widget whose state it holds
     assert sum("image/png" in d for d in data) == 1  # the static grid, as in the book
     assert "drawn at 5 control values (depth 3, colour 2)" in _text(nb.cells[1])
-    # The first draw at the initial values (ipywidgets starts (1, 3, 1) at 2), each
-    # control through its values with the other at its start, then the grid.
-    sweep = "(2, 'k'), (1, 'k'), (3, 'k'), (2, 'k'), (2, 'r'), (2, 'k')"
+    # The first draw at panel's defaults (depth 1, colour 'k'), each control through
+    # its values with the other at its start, the start last, then the grid.
+    sweep = "(1, 'k'), (2, 'k'), (3, 'k'), (1, 'k'), (1, 'r'), (1, 'k')"
     assert _text(nb.cells[2]).strip() == f"[{sweep}, (1, 'k'), (2, 'k')]"
 
 
