@@ -99,7 +99,10 @@ def ledger_table(ledger: dict, *, repository: str, branch: str) -> str:
         test = claim["test"]
         if test:
             path, function = test.split("::")
-            test = f"[`{function}`]({repository}/blob/{branch}/{path})"
+            # The name with spaces, so that the column wraps (a code span does not).
+            words = function.replace("_", " ")
+            test = f'[{words}]({repository}/blob/{branch}/{path} "{test}")'
+
         measured = claim["measured"]
         if claim.get("measured_once"):
             measured += f"; *measured once elsewhere:* {claim['measured_once']}"
