@@ -40,6 +40,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import yaml
+from sphinx_external_toc.parsing import parse_toc_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_PREFIX = "jupyter_cache-"
@@ -79,27 +80,9 @@ def source_hash(root: Path = ROOT) -> str:
 
 
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
-    """The notebooks of ``_toc.yml``, in the book's order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    found: list[Path] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("root", "file"):
-                    entry = root / str(value)
-                    for path in (entry, entry.with_name(entry.name + ".ipynb")):
-                        if path.suffix == ".ipynb" and path.is_file():
-                            found.append(path)
-                            break
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
-    return found
+    """The notebooks of ``_toc.yml``, in the book's order (jupyter-book's parser)."""
+    site = parse_toc_yaml(root / "_toc.yml")  # iterates the docnames in toc order
+    return [path for name in site if (path := root / f"{name}.ipynb").is_file()]
 
 
 def book_config(root: Path, cache: Path, mathjax: Path | None) -> dict:
