@@ -32,7 +32,7 @@ from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-STATUSES = ("yes", "partly", "no", "paper scale", "not checked")
+STATUSES = ("yes", "partly", "inconclusive", "no", "paper scale", "not checked")
 FIELDS = {
     "k",
     "statement",
@@ -138,7 +138,9 @@ def totals_text(ledgers: dict[str, dict]) -> str:
     return (
         f"The ledger holds **{n} key claims** of {len(ledgers)} chapters: "
         f"**{counts['yes']}** reproduce at small scale, "
-        f"**{counts['partly']}** in part, **{counts['no']}** do not, "
+        f"**{counts['partly']}** in part, **{counts['inconclusive']}** are "
+        "inconclusive at this scale, "
+        f"**{counts['no']}** do not, "
         f"**{counts['paper scale']}** can be checked only at the paper's scale, and "
         f"**{counts['not checked']}** could not be checked."
     )
