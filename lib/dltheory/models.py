@@ -52,9 +52,14 @@ class MLP(nn.Module):
         bias: Whether the Linear layers have a bias.
         linear_output: If True the last block is a Linear alone; if False it is
             followed by batch norm and the activation like the hidden blocks.
+        bn_affine: The ``affine`` flag of every BatchNorm1d (learnable gamma and
+            beta; default True). ``False`` pins gamma = 1, beta = 0 (chapter 06).
+        zero_bias: Set every Linear bias to zero at initialisation (default False:
+            torch's default uniform bias). Chapter 06's "zero-bias" baseline.
 
     Raises:
         ValueError: If ``dims`` has fewer than two widths or ``activation`` is unknown.
+        TypeError: If ``bn_affine`` or ``zero_bias`` is not a bool.
     """
 
     def __init__(
@@ -65,18 +70,25 @@ class MLP(nn.Module):
         activation: str = "relu",
         bias: bool = True,
         linear_output: bool = True,
+        bn_affine: bool = True,
+        zero_bias: bool = False,
     ) -> None:
         super().__init__()
         dims = _check_dims(dims)
         check_choice(activation, name="activation", choices=ACTIVATIONS)
+        for flag, value in (("bn_affine", bn_affine), ("zero_bias", zero_bias)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag}: expected a bool, got {type(value).__name__}")
         self.dims = dims
         blocks = []
         for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
             last = i == len(dims) - 2
             layers: list[nn.Module] = [nn.Linear(d_in, d_out, bias=bias)]
+            if zero_bias and bias:
+                nn.init.zeros_(layers[0].bias)
             if not (last and linear_output):
                 if batch_norm:
-                    layers.append(nn.BatchNorm1d(d_out))
+                    layers.append(nn.BatchNorm1d(d_out, affine=bn_affine))
                 layers.append(ACTIVATIONS[activation]())
             blocks.append(nn.Sequential(*layers))
         self.blocks = nn.ModuleList(blocks)

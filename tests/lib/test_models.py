@@ -129,3 +129,24 @@ def test_short_layer_names_rejects_other_names(names, error, match):
 def test_models_reject_bad_settings(build, error, match):
     with pytest.raises(error, match=match):
         build()
+
+
+def test_mlp_bn_affine_and_zero_bias_options():
+    # Defaults unchanged: affine BN, torch's uniform (non-zero) biases.
+    torch.manual_seed(0)
+    default = models.MLP([2, 8, 8, 1], batch_norm=True)
+    assert default.blocks[0][1].affine
+    assert default.blocks[0][0].bias.abs().sum() > 0
+    torch.manual_seed(0)
+    net = models.MLP([2, 8, 8, 1], batch_norm=True, bn_affine=False, zero_bias=True)
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert len(bns) == 2
+    assert not any(bn.affine for bn in bns)
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    assert all((m.bias == 0).all() for m in linears)
+    # Same weights as the default under the same seed (zeroing the bias draws nothing).
+    assert_close(linears[0].weight, default.blocks[0][0].weight)
+    with pytest.raises(TypeError, match="zero_bias"):
+        models.MLP([2, 3], zero_bias=1)
+    with pytest.raises(TypeError, match="bn_affine"):
+        models.MLP([2, 3], bn_affine="no")
