@@ -8,8 +8,10 @@ features. Both can use a few labels per class, averaged over draws of the labell
 subset, which is where self-supervised features differ most from raw inputs.
 ``probe_layers`` applies a probe to every layer of a network at once and
 ``guillotine_gap`` reads off what cutting the head gains (chapter 05's Guillotine
-regularisation is these two functions; ``train_and_probe`` trains one SSL run and
-applies them). ``effective_rank`` measures collapse:
+regularisation is these two functions; ``probe_layers_validated`` scores the same
+probes on a validation and a test set, to choose the layer on the first;
+``train_and_probe`` trains one SSL run and applies them). ``effective_rank``
+measures collapse:
 
 .. math::
     \operatorname{erank}(F) = \exp\Big(-\sum_k p_k \log p_k\Big),\qquad
@@ -474,9 +476,128 @@ def probe_layers(
         TypeError: If inputs or labels have the wrong type.
         ValueError: If shapes disagree or a setting is out of range.
     """
+    return _probe_layers(
+        model,
+        x_train,
+        y_train,
+        [(x_test, y_test, "y_test")],
+        method=method,
+        labels_per_class=labels_per_class,
+        draws=draws,
+        k=k,
+        c=c,
+        max_iter=max_iter,
+        standardize=standardize,
+        include_input=include_input,
+        max_elements=max_elements,
+        generator=generator,
+    )[0]
+
+
+@torch.no_grad()
+def probe_layers_validated(
+    model: nn.Module,
+    x_train: Tensor,
+    y_train: Tensor,
+    x_val: Tensor,
+    y_val: Tensor,
+    x_test: Tensor,
+    y_test: Tensor,
+    *,
+    method: str = "linear",
+    labels_per_class: int | None = None,
+    draws: int = 5,
+    k: int = 20,
+    c: float = 1.0,
+    max_iter: int = 500,
+    standardize: bool = True,
+    include_input: bool = False,
+    max_elements: int = 2**25,
+    generator: torch.Generator | None = None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    r"""``probe_layers`` scored on a validation set and on a test set, Eq. (G1).
+
+    Choosing the best depth :math:`\ell^*` of (G1) [bordes2022guillotine,
+    arXiv:2206.13378] on the test accuracy it is then reported with is optimistic;
+    this function fits the same probes as ``probe_layers`` (same labelled subsets,
+    same solver) and scores each on two held-out sets, so that the layer can be
+    chosen on ``(x_val, y_val)`` and reported on ``(x_test, y_test)``
+    (``guillotine_gap(test, select_on=validation)``). With the same arguments its
+    test accuracies equal ``probe_layers``'s on ``(x_test, y_test)`` whenever the
+    layers fit one stack (``max_elements``), as they do at chapter 05's sizes.
+
+    Args:
+        model: As for ``probe_layers``.
+        x_train: Training inputs, shape (n, ...): the labelled pool.
+        y_train: Training labels, shape (n,).
+        x_val: Validation inputs, shape (v, ...).
+        y_val: Validation labels, shape (v,).
+        x_test: Test inputs, shape (m, ...).
+        y_test: Test labels, shape (m,).
+        method: As for ``probe_layers``.
+        labels_per_class: As for ``probe_layers``.
+        draws: As for ``probe_layers``.
+        k: As for ``probe_layers``.
+        c: As for ``probe_layers``.
+        max_iter: As for ``probe_layers``.
+        standardize: As for ``probe_layers``.
+        include_input: As for ``probe_layers``.
+        max_elements: As for ``probe_layers`` (the validation and test images
+            count together).
+        generator: As for ``probe_layers``.
+
+    Returns:
+        ``(validation, test)``: mean accuracy over the draws per layer name, in
+        forward order, on each set.
+
+    Raises:
+        TypeError: If inputs or labels have the wrong type.
+        ValueError: If shapes disagree or a setting is out of range.
+    """
+    validation, test = _probe_layers(
+        model,
+        x_train,
+        y_train,
+        [(x_val, y_val, "y_val"), (x_test, y_test, "y_test")],
+        method=method,
+        labels_per_class=labels_per_class,
+        draws=draws,
+        k=k,
+        c=c,
+        max_iter=max_iter,
+        standardize=standardize,
+        include_input=include_input,
+        max_elements=max_elements,
+        generator=generator,
+    )
+    return validation, test
+
+
+def _probe_layers(
+    model: nn.Module,
+    x_train: Tensor,
+    y_train: Tensor,
+    evaluation: list[tuple[Tensor, Tensor, str]],
+    *,
+    method: str,
+    labels_per_class: int | None,
+    draws: int,
+    k: int,
+    c: float,
+    max_iter: int,
+    standardize: bool,
+    include_input: bool,
+    max_elements: int,
+    generator: torch.Generator | None,
+) -> list[dict[str, float]]:
+    """``probe_layers``'s work, scored on each (x, y, name of y) of ``evaluation``."""
     check_choice(method, name="method", choices=("linear", "knn"))
     check_labels(y_train, name="y_train", n=x_train.shape[0])
-    check_labels(y_test, name="y_test", n=x_test.shape[0])
+    for x_eval, y_eval, name in evaluation:
+        check_labels(y_eval, name=name, n=x_eval.shape[0])
+    sizes = [y_eval.shape[0] for _, y_eval, _ in evaluation]
+    x_test = torch.cat([x_eval for x_eval, _, _ in evaluation])  # (sum sizes, ...)
+    y_test = torch.cat([y_eval for _, y_eval, _ in evaluation])  # (sum sizes,)
     check_int(draws, name="draws", minimum=1)
     check_int(k, name="k", minimum=1)
     check_positive(c, name="c")
@@ -509,7 +630,7 @@ def probe_layers(
             group = []
         group.append(name)
     groups.append(group)
-    accuracy = {}
+    accuracy = [{} for _ in evaluation]
     for group in groups:
         f_tr, f_te = [], []
         for idx in subsets:
@@ -545,9 +666,10 @@ def probe_layers(
                 for d, idx in enumerate(subsets)
             ]
             pred = torch.cat(preds)  # (D * L, m)
-        correct = (pred == y_test).double().mean(dim=1).reshape(len(subsets), -1)
-        accuracy.update(zip(group, correct.mean(dim=0).tolist(), strict=True))
-    return {name: accuracy[name] for name in names}
+        for j, part in enumerate((pred == y_test).split(sizes, dim=1)):
+            correct = part.double().mean(dim=1).reshape(len(subsets), -1)  # (D, L)
+            accuracy[j].update(zip(group, correct.mean(dim=0).tolist(), strict=True))
+    return [{name: acc[name] for name in names} for acc in accuracy]
 
 
 def guillotine_gap(
@@ -555,6 +677,7 @@ def guillotine_gap(
     *,
     backbone: str | None = None,
     head: str | None = None,
+    select_on: dict[str, float] | None = None,
 ) -> dict[str, float | str]:
     r"""The gains of cutting the head, Eq. (G2) of chapter 05.
 
@@ -571,6 +694,11 @@ def guillotine_gap(
             whose name starts with ``"backbone."``, or the last ``"bbk"`` of
             ``models.short_layer_names``.
         head: Layer read as the head output; by default the last layer.
+        select_on: Accuracies (same layers) on which to choose the best layer,
+            e.g. the validation half of ``probe_layers_validated``; ``Delta*`` is
+            then that layer's ``accuracies`` minus the head's, and may be
+            negative. By default the best layer is chosen on ``accuracies``
+            themselves, an optimistic choice when they are test accuracies.
 
     Returns:
         ``{"gap": Delta, "best_layer": name of the best layer, "best_gap": Delta*}``
@@ -603,7 +731,20 @@ def guillotine_gap(
     for name, value in (("backbone", backbone), ("head", head)):
         if value not in accuracies:
             raise ValueError(f"{name}: expected one of {layers}, got {value!r}")
-    best = max(layers, key=lambda name: accuracies[name])
+    if select_on is None:
+        best = max(layers, key=lambda name: accuracies[name])
+    else:
+        if not isinstance(select_on, dict):
+            raise TypeError(
+                f"select_on: expected a dict of layer -> accuracy, "
+                f"got {type(select_on).__name__}"
+            )
+        missing = [name for name in layers if name not in select_on]
+        if missing:
+            raise ValueError(
+                f"select_on: expected the layers {layers}, missing {missing}"
+            )
+        best = max(layers, key=lambda name: select_on[name])
     return {
         "gap": accuracies[backbone] - accuracies[head],
         "best_layer": best,

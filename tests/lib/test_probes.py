@@ -314,6 +314,74 @@ def test_guillotine_gap_known_answers():
     assert probes.guillotine_gap(short) == {**result, "best_layer": "proj1"}
 
 
+@pytest.mark.parametrize("method", ["linear", "knn"])
+def test_probe_layers_validated_scores_the_same_probes_on_two_sets(
+    digits_features, guillotine_net, method
+):
+    # Same labelled subsets and solver: each half's accuracies are probe_layers's
+    # on that half, and the validation set does not change the test accuracies.
+    f_tr, y_tr, f_te, y_te = digits_features
+    half = len(y_te) // 2
+    kwargs = dict(method=method, labels_per_class=5, draws=2, k=3)
+    val, test = probes.probe_layers_validated(
+        guillotine_net,
+        f_tr,
+        y_tr,
+        f_te[:half],
+        y_te[:half],
+        f_te[half:],
+        y_te[half:],
+        generator=torch.Generator().manual_seed(3),
+        **kwargs,
+    )
+    for part, (x, y) in (
+        (val, (f_te[:half], y_te[:half])),
+        (test, (f_te[half:], y_te[half:])),
+    ):
+        alone = probes.probe_layers(
+            guillotine_net,
+            f_tr,
+            y_tr,
+            x,
+            y,
+            generator=torch.Generator().manual_seed(3),
+            **kwargs,
+        )
+        assert list(part) == list(alone)
+        for name in alone:
+            assert part[name] == pytest.approx(alone[name], abs=1e-12), name
+    # The two halves are scored separately: their size-weighted mean is the
+    # accuracy on the whole test set.
+    whole = probes.probe_layers(
+        guillotine_net,
+        f_tr,
+        y_tr,
+        f_te,
+        y_te,
+        generator=torch.Generator().manual_seed(3),
+        **kwargs,
+    )
+    for name in whole:
+        pooled = (half * val[name] + (len(y_te) - half) * test[name]) / len(y_te)
+        assert pooled == pytest.approx(whole[name], abs=1e-12), name
+
+
+def test_guillotine_gap_selects_the_layer_on_other_accuracies():
+    test = {"bb1": 0.80, "bb2": 0.85, "proj1": 0.90, "out": 0.60}
+    val = {"bb1": 0.88, "bb2": 0.84, "proj1": 0.86, "out": 0.61}
+    chosen = probes.guillotine_gap(test, select_on=val)
+    # bb1 is best on validation: Delta* is its test accuracy minus the head's,
+    # below the optimistic Delta* of choosing on the test accuracies (0.30).
+    assert chosen["best_layer"] == "bb1"
+    assert chosen["best_gap"] == pytest.approx(0.20)
+    assert chosen["gap"] == pytest.approx(0.25)
+    assert probes.guillotine_gap(test)["best_gap"] == pytest.approx(0.30)
+    with pytest.raises(ValueError, match="select_on: expected the layers"):
+        probes.guillotine_gap(test, select_on={"bb1": 0.9})
+    with pytest.raises(TypeError, match="select_on: expected a dict"):
+        probes.guillotine_gap(test, select_on=[0.9])
+
+
 def _tiny_ssl_problem():
     # Two well-separated classes of 8-d points; a small VICReg run of 20 steps.
     g = torch.Generator().manual_seed(0)
