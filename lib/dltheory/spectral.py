@@ -63,6 +63,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from sklearn.decomposition import PCA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from torch import Tensor
 
 from dltheory import augment, data, probes
@@ -1581,6 +1582,45 @@ def pca_coordinates(
     )
 
 
+def lda_map(x: Tensor, y: Tensor, *, K: int | None = None) -> Tensor:
+    r"""The supervised reference of chapter 01: LDA fitted on labelled features.
+
+    ``LinearDiscriminantAnalysis(solver="eigen").scalings_[:, :K]``
+    [fisher1936lda], fitted on ``x`` with the labels ``y``: the map a linear
+    VICReg with the full label graph approximates (chapter 01, claim 4). Chapter
+    01's aligned and misaligned graphs are built from the labels of the whole
+    pool, so this map, fitted on the same labels and probed the same way, is the
+    reference they are compared with (notebook 2, sections 3 and 5).
+
+    Args:
+        x: Features, shape (N, D), float.
+        y: Integer labels, shape (N,), at least 2 classes.
+        K: Directions kept, an int in [1, C - 1]; default C - 1.
+
+    Returns:
+        W, shape (D, K), float64 on the CPU.
+
+    Raises:
+        TypeError: If ``x`` is not a floating-point tensor or ``K`` not an int.
+        ValueError: If the shapes do not match or ``K`` is out of range.
+    """
+    check_batch(x, name="x", min_rows=2)
+    if not isinstance(y, Tensor) or y.shape != (x.shape[0],):
+        raise ValueError(
+            f"y: expected a tensor of shape ({x.shape[0]},), got "
+            f"{tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__}"
+        )
+    classes = int(torch.unique(y).numel())
+    if classes < 2:
+        raise ValueError(f"y: expected at least 2 classes, got {classes}")
+    K = classes - 1 if K is None else K
+    _check_k(K, maximum=min(classes - 1, x.shape[1]), what="min(C - 1, D)")
+    lda = LinearDiscriminantAnalysis(solver="eigen").fit(
+        to_float64(x).cpu().numpy(), y.cpu().numpy()
+    )
+    return torch.as_tensor(lda.scalings_[:, :K], dtype=torch.float64)  # (D, K)
+
+
 def graph_representations(
     seed: int,
     *,
@@ -1588,6 +1628,7 @@ def graph_representations(
     augmentation: bool = False,
     partners: int = 5,
     K: int = 32,
+    supervised: bool = False,
 ) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]:
     r"""The linear VICReg maps of chapter 01's claim 5 for one seed, by name.
 
@@ -1600,7 +1641,10 @@ def graph_representations(
     augmentation graph of two views per image, each shifted by up to one pixel
     (``augment.random_affine`` without rotation or scaling). One generator seeded
     with ``seed`` draws the graphs, then the shifts. The book's own construction
-    [balestriero2022contrastive, arXiv:2205.11508v3].
+    [balestriero2022contrastive, arXiv:2205.11508v3]. Both graphs read the labels
+    of the whole pool; with ``supervised`` the maps include
+    ``"LDA (pool labels)"`` (``lda_map`` on the same labels), the supervised
+    reference for them.
 
     Args:
         seed: Seed of the pool split, the graphs and the shifts, an int >= 0.
@@ -1608,6 +1652,7 @@ def graph_representations(
         augmentation: Also fit the augmentation graph.
         partners: Partners per sample of the aligned and misaligned graphs.
         K: Output dimension of every map.
+        supervised: Also return ``"LDA (pool labels)"``, shape (40, 9).
 
     Returns:
         The maps ``W`` of shape (40, K) (the identity is (40, 40)) by name, and the
@@ -1636,6 +1681,8 @@ def graph_representations(
         maps[f"aligned α={alpha:g}"] = vicreg_linear_closed_form(
             f_pool, aligned, K, alpha=alpha, degree_scale=True
         )[0]
+    if supervised:
+        maps["LDA (pool labels)"] = lda_map(f_pool, y_pool)
     return maps, (f_pool, y_pool, f_test, y_test)
 
 
@@ -1783,6 +1830,7 @@ def design_sweep(
     labels_per_class: tuple[int, ...] = SWEEP_LABELS,
     draws: int = 2,
     standardize: bool = False,
+    supervised: bool = False,
 ) -> dict:
     r"""One seed and graph of chapter 01's design-guidance sweep (Claim 6).
 
@@ -1809,6 +1857,9 @@ def design_sweep(
         labels_per_class: Budgets of the probe.
         draws: Labelled subsets per budget.
         standardize: Standardise the features before the probe (default: as is).
+        supervised: Also probe ``"LDA (pool labels)"``, ``lda_map`` fitted on the
+            labels of the whole pool, which both graphs read: the supervised
+            reference of the sweep.
 
     Returns:
         A dict with ``"accuracy"`` (name to accuracies, shape
@@ -1826,6 +1877,8 @@ def design_sweep(
     weights = sweep_representations(
         f_pool, G, K=K, alphas=alphas, hinge_alphas=hinge_alphas, others=others
     )
+    if supervised:
+        weights["LDA (pool labels)"] = lda_map(f_pool, y_pool)
     features = {name: (f_pool @ W, f_test @ W) for name, W in weights.items()}
     accuracy = probe_sweep(
         features,

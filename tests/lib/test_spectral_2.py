@@ -266,3 +266,55 @@ def test_graph_representations_names_the_maps_of_claim_5():
     # A very high invariance weight collapses every direction (rank 0).
     assert int(torch.linalg.matrix_rank(f_pool @ maps["aligned α=20"])) == 0
     assert f_test.shape == (797, 40)
+
+
+# --- the supervised reference (LDA on the pool labels) --------------------------------
+
+
+def test_lda_map_spans_the_generalised_eigenvectors_of_the_scatters():
+    # Independent statement: LDA's directions are the top generalised eigenvectors
+    # of (between-class scatter, within-class scatter), scipy.linalg.eigh.
+    y = torch.arange(60) % 3
+    x = _randn(60, 4, seed=3) + torch.nn.functional.one_hot(y, 4).to(F64) * 2.0
+    W = spectral.lda_map(x, y)
+    assert W.shape == (4, 2)
+    mean = x.mean(0)
+    within = sum(
+        (x[y == c] - x[y == c].mean(0)).T @ (x[y == c] - x[y == c].mean(0))
+        for c in range(3)
+    )
+    between = sum(
+        (y == c).sum() * torch.outer(x[y == c].mean(0) - mean, x[y == c].mean(0) - mean)
+        for c in range(3)
+    )
+    _, vecs = scipy.linalg.eigh(between.numpy(), within.numpy())
+    expected = torch.as_tensor(vecs[:, ::-1][:, :2].copy())
+    cosines = spectral.principal_angles(x @ W, x @ expected)
+    assert_close(cosines, torch.ones(2, dtype=F64))
+
+
+def test_lda_map_validates_its_arguments():
+    x, y = _randn(10, 3, seed=0), torch.arange(10) % 2
+    with pytest.raises(ValueError, match="y"):
+        spectral.lda_map(x, y[:5])
+    with pytest.raises(ValueError, match="y"):
+        spectral.lda_map(x, torch.zeros(10, dtype=torch.long))
+    with pytest.raises(ValueError, match="K"):
+        spectral.lda_map(x, y, K=2)
+
+
+def test_supervised_option_adds_the_lda_reference_and_keeps_the_default():
+    kwargs = dict(
+        pool_size=200,
+        alphas=(0.1,),
+        hinge_alphas=(),
+        others=("raw",),
+        labels_per_class=(1,),
+        draws=1,
+    )
+    plain = spectral.design_sweep(0, **kwargs)
+    with_lda = spectral.design_sweep(0, supervised=True, **kwargs)
+    assert list(plain["accuracy"]) == ["raw", "VICReg α=0.1"]
+    assert list(with_lda["accuracy"]) == ["raw", "VICReg α=0.1", "LDA (pool labels)"]
+    assert with_lda["rank"]["LDA (pool labels)"] == 9
+    assert_close(with_lda["accuracy"]["raw"], plain["accuracy"]["raw"])
