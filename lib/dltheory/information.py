@@ -8,8 +8,8 @@ small Gaussians centred on the data points and pushes it through a piecewise-aff
 (spline) network, which turns every component into a Gaussian as long as its noise
 stays in one linear region. VICReg's terms then read as an information objective:
 variance and covariance as a surrogate for the Gaussian entropy H(Z), invariance
-as the conditional entropy H(Z | Z'). This module measures those quantities on
-embeddings and checks the assumptions behind them.
+as a cross-entropy upper bound on the conditional entropy H(Z | Z'). This module
+measures those quantities on embeddings and checks the assumptions behind them.
 
 Equation labels (I1)-(I6) are **the book's** (chapter brief, section Math): the
 paper's equation numbers were not recovered, so each docstring says where a
@@ -20,7 +20,8 @@ formula is the book's own statement of a standard result.
 - (I2) spline push-forward :math:`z \mid n \sim \mathcal N(f(x_n), J_n \Sigma_x
   J_n^\top)`: ``spline_pushforward`` (Jacobians by ``torch.func``, equal to
   ``dltheory.splines.local_affine_map`` on a ReLU MLP), checked on samples by
-  ``relative_covariance_error`` and, where it breaks, ``fraction_in_anchor_region``.
+  ``relative_covariance_error`` (variance-weighted), ``whitened_covariance_error``
+  (every direction alike) and, where it breaks, ``fraction_in_anchor_region``.
 - (I3) Gaussian (log-det) entropy :math:`H(Z) \le \frac12 \log\det(2\pi e
   \Sigma_Z)`: ``gaussian_entropy``, ``logdet_cov``.
 - (I4) mixture entropy bounds :math:`\sum_n \pi_n H(\mathcal N_n) \le H(Z) \le
@@ -34,7 +35,8 @@ formula is the book's own statement of a standard result.
 The assumptions of the paper (a narrow, nearly Gaussian conditional p(z | x) over
 augmentations; a far-from-Gaussian marginal) are checked with
 ``conditional_embeddings``, ``gaussianity_tests`` (scipy.stats on random 1-D
-projections) and ``variance_ratio``. Effective rank is
+projections), ``variance_ratio`` (a trace ratio) and ``within_total_ratios``
+(direction by direction). Effective rank is
 ``dltheory.probes.effective_rank``; the VICReg terms are
 ``dltheory.losses.vicreg_terms``.
 
@@ -467,6 +469,62 @@ def relative_covariance_error(z_samples: Tensor, cov: Tensor) -> Tensor:
     if bool((scale == 0).any()):
         raise ValueError("cov: expected nonzero predicted covariances, got a zero one")
     return torch.linalg.matrix_norm(empirical - cov) / scale  # (N,)
+
+
+def whitened_covariance_error(z_samples: Tensor, cov: Tensor) -> Tensor:
+    r"""Whitened covariance error of predicted covariances against samples, for (I2).
+
+    .. math::
+        w_n = \frac{\lVert \Sigma_n^{-1/2} \hat\Sigma_n \Sigma_n^{-1/2} - I
+        \rVert_F}{\sqrt d}
+
+    with :math:`\hat\Sigma_n` the unbiased sample covariance of the S outputs of
+    anchor n and :math:`\Sigma_n` the prediction. ``relative_covariance_error``
+    weighs the directions by their variance, so it sees only the leading ones
+    (its sampling floor implies :math:`(\operatorname{tr}\Sigma)^2 /
+    \lVert\Sigma\rVert_F^2` effective directions); the whitened error counts every
+    direction of the prediction equally, and a 10 % error in its smallest
+    direction shows as much as one in its largest. Exact Gaussian samples give a
+    root mean square of :math:`\sqrt{(1 + d)/(S - 1)}` (``covariance_sampling_error``
+    of the identity; the book's derivation, the same Wishart moments). It is
+    invariant to an invertible linear map applied to both samples and prediction.
+    Computed in float64 by an eigendecomposition of each :math:`\Sigma_n`.
+
+    Args:
+        z_samples: Outputs for each anchor's noise samples, shape (N, S, d), S >= 2.
+        cov: Predicted covariances, shape (N, d, d), positive definite.
+
+    Returns:
+        Float64 tensor of shape (N,) (dimensionless), on ``cov``'s device.
+
+    Raises:
+        TypeError: If an argument is not a floating-point tensor.
+        ValueError: If the shapes do not match or a predicted covariance is
+            singular (smallest eigenvalue <= 1e-12 times the largest).
+    """
+    check_batch(z_samples, name="z_samples", min_rows=1, ndim=3)
+    check_batch(cov, name="cov", min_rows=1, ndim=3)
+    N, S, d = z_samples.shape
+    if S < 2 or tuple(cov.shape) != (N, d, d):
+        raise ValueError(
+            f"z_samples and cov: expected shapes (N, S, d) with S >= 2 and "
+            f"(N, d, d), got {tuple(z_samples.shape)} and {tuple(cov.shape)}"
+        )
+    z = to_float64(z_samples)
+    centered = z - z.mean(dim=1, keepdim=True)  # (N, S, d)
+    empirical = centered.transpose(1, 2) @ centered / (S - 1)  # (N, d, d)
+    cov = to_float64(cov).to(z.device)
+    eigvals, U = torch.linalg.eigh(cov)  # (N, d) ascending, (N, d, d)
+    if bool((eigvals[:, 0] <= 1e-12 * eigvals[:, -1].clamp_min(0)).any()):
+        bad = torch.nonzero(eigvals[:, 0] <= 1e-12 * eigvals[:, -1]).flatten()
+        raise ValueError(
+            "cov: expected positive definite predicted covariances, got singular "
+            f"ones for anchors {bad.tolist()[:10]}"
+        )
+    inv_sqrt = U * eigvals.rsqrt()[:, None, :] @ U.transpose(1, 2)  # (N, d, d)
+    white = inv_sqrt @ empirical @ inv_sqrt  # (N, d, d)
+    eye = torch.eye(d, dtype=white.dtype, device=white.device)
+    return torch.linalg.matrix_norm(white - eye) / math.sqrt(d)  # (N,)
 
 
 def in_anchor_region(net: nn.Module, x_n: Tensor, x_samples: Tensor) -> Tensor:
@@ -1040,6 +1098,94 @@ def variance_ratio(cond: Tensor, z_all: Tensor | None = None) -> Tensor:
     if total.item() == 0:
         raise ValueError("z_all: expected a marginal with nonzero variance, got 0")
     return within / total  # (n,)
+
+
+class WithinTotal(NamedTuple):
+    """Per-direction narrowness of p(z | x): see ``within_total_ratios``."""
+
+    ratios: Tensor  # (d,) float64, generalised eigenvalues, ascending
+    directions: Tensor  # (d, d) float64, column j: direction of ratios[j]
+    half_logdet: Tensor  # scalar float64, 1/2 log det(S_within S_total^-1), nats
+    trace_ratio: Tensor  # scalar float64, tr S_within / tr S_total
+
+
+def within_total_ratios(cond: Tensor, z_all: Tensor | None = None) -> WithinTotal:
+    r"""Within-input against total covariance, direction by direction (claim 3).
+
+    Solves the generalised eigenproblem
+
+    .. math::
+        \Sigma_{\rm within}\, v_j = \gamma_j\, \Sigma_{\rm total}\, v_j,
+        \qquad \Sigma_{\rm within} = \frac1n \sum_i \hat\Sigma(Z \mid x_i),
+
+    with :math:`\hat\Sigma(Z \mid x_i)` the covariance of input i's k augmented
+    embeddings and :math:`\Sigma_{\rm total}` that of the marginal (``z_all``,
+    or all n k samples pooled), both with the biased divisor as in
+    ``variance_ratio``. :math:`\gamma_j` is the fraction of the variance along
+    :math:`v_j` (the direction, in the metric of the marginal) that one input's
+    augmentations span: with the pooled marginal :math:`\Sigma_{\rm total} =
+    \Sigma_{\rm within} + \Sigma_{\rm between}`, so every :math:`\gamma_j \in
+    [0, 1]`, 0 for a direction the augmentations never move and 1 for one that
+    carries augmentation noise only. The trace ratio :math:`\operatorname{tr}
+    \Sigma_{\rm within} / \operatorname{tr}\Sigma_{\rm total}` (the mean of
+    ``variance_ratio`` over inputs with a pooled marginal) is a variance-weighted
+    average dominated by the largest directions; the ratios show all of them.
+    :math:`\frac12 \log\det(\Sigma_{\rm within}\Sigma_{\rm total}^{-1}) =
+    \frac12 \sum_j \log\gamma_j \le 0` is the Gaussian proxy of
+    :math:`H(Z \mid x) - H(Z)` (the book's derivation from (I3); minus a
+    Gaussian estimate of I(Z; x)). The narrow-component assumption of
+    [shwartzziv2022what] is :math:`\gamma_j \ll 1` in every direction. Computed in
+    float64 (Cholesky whitening by the total covariance).
+
+    Args:
+        cond: Conditional samples, shape (n, k, d), k >= 2.
+        z_all: Marginal samples, shape (m, d), m > d; None: pool ``cond``.
+
+    Returns:
+        A ``WithinTotal`` on ``cond``'s device (the CPU for MPS).
+
+    Raises:
+        TypeError: If an argument is not a floating-point tensor.
+        ValueError: If the shapes are wrong or the total covariance is singular.
+    """
+    check_batch(cond, name="cond", min_rows=1, ndim=3)
+    if cond.shape[1] < 2:
+        raise ValueError(
+            f"cond: expected shape (n, k, d) with k >= 2, got {tuple(cond.shape)}"
+        )
+    c = to_float64(cond)
+    n, k, d = c.shape
+    centred = c - c.mean(dim=1, keepdim=True)  # (n, k, d)
+    within = torch.einsum("nki,nkj->ij", centred, centred) / (n * k)  # (d, d)
+    if z_all is None:
+        marginal = c.reshape(-1, d)  # (n k, d)
+    else:
+        check_batch(z_all, name="z_all", min_rows=2)
+        if z_all.shape[1] != d:
+            raise ValueError(
+                f"z_all: expected {d} features like cond, got shape "
+                f"{tuple(z_all.shape)}"
+            )
+        marginal = to_float64(z_all).to(c.device)
+    m0 = marginal - marginal.mean(dim=0)  # (m, d)
+    total = m0.T @ m0 / marginal.shape[0]  # (d, d)
+    L, info = torch.linalg.cholesky_ex(total)  # (d, d)
+    if int(info) != 0:
+        raise ValueError(
+            "z_all: expected a marginal with a nonsingular covariance (m > d samples "
+            "spanning all d features), got a singular one"
+        )
+    white = torch.linalg.solve_triangular(L, within, upper=False)  # L^-1 S_w
+    white = torch.linalg.solve_triangular(L, white.T, upper=False)  # L^-1 S_w L^-T
+    ratios, V = torch.linalg.eigh(0.5 * (white + white.T))  # (d,), (d, d)
+    directions = torch.linalg.solve_triangular(L.T, V, upper=True)  # L^-T V
+    directions = directions / directions.norm(dim=0, keepdim=True)
+    return WithinTotal(
+        ratios=ratios,
+        directions=directions,
+        half_logdet=0.5 * ratios.clamp_min(0).log().sum(),
+        trace_ratio=within.trace() / total.trace(),
+    )
 
 
 def conditional_vs_marginal(

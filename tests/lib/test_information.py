@@ -266,6 +266,53 @@ def test_relative_covariance_error_is_zero_for_the_sample_covariance():
     )
 
 
+def test_whitened_covariance_error_as_written_and_sees_every_direction():
+    z = _randn(3, 400, 3, seed=60)  # (N, S, d)
+    cov = torch.diag_embed(torch.tensor([[100.0, 1.0, 0.01]] * 3, dtype=F64))
+    got = information.whitened_covariance_error(z, cov)
+    centered = z - z.mean(dim=1, keepdim=True)
+    emp = centered.transpose(1, 2) @ centered / 399  # (N, d, d)
+    inv_sqrt = torch.diag(torch.tensor([0.1, 1.0, 10.0], dtype=F64))
+    expected = (
+        torch.linalg.matrix_norm(inv_sqrt @ emp @ inv_sqrt - torch.eye(3)) / 3**0.5
+    )
+    assert_close(got, expected)
+    # Exact prediction (the sample covariance): 0; invariant to a linear map.
+    assert_close(
+        information.whitened_covariance_error(z, emp), torch.zeros(3, dtype=F64)
+    )
+    M = _randn(3, 3, seed=61) + 3 * torch.eye(3, dtype=F64)
+    assert_close(information.whitened_covariance_error(z @ M.T, M @ cov @ M.T), got)
+    # A 20 % error in the smallest of three very unequal directions: the
+    # Frobenius error does not see it, the whitened one does.
+    truth = torch.diag(torch.tensor([100.0, 1.0, 0.01], dtype=F64))[None]
+    draws = (
+        _randn(1, 20_000, 3, seed=62)
+        @ truth.sqrt()
+        * torch.tensor([1.0, 1.0, 1.2**0.5], dtype=F64)
+    )
+    assert information.relative_covariance_error(draws, truth).item() < 0.03
+    assert information.whitened_covariance_error(draws, truth).item() > 0.1
+
+
+def test_whitened_covariance_error_floor_is_the_isotropic_sampling_error():
+    repeats, samples, d = 400, 200, 4
+    cov = torch.diag(torch.tensor([9.0, 1.0, 0.1, 0.01], dtype=F64))
+    draws = _randn(repeats, samples, d, seed=63) @ cov.sqrt()
+    rms = information.whitened_covariance_error(draws, cov.expand(repeats, d, d))
+    floor = information.covariance_sampling_error(torch.eye(d)[None].double(), samples)
+    assert rms.pow(2).mean().sqrt().item() == pytest.approx(floor.item(), rel=0.05)
+
+
+def test_whitened_covariance_error_rejects_a_singular_prediction():
+    z = _randn(1, 10, 2, seed=64)
+    cov = torch.tensor([[[1.0, 1.0], [1.0, 1.0]]], dtype=F64)
+    with pytest.raises(ValueError, match="positive definite"):
+        information.whitened_covariance_error(z, cov)
+    with pytest.raises(ValueError, match="expected shapes"):
+        information.whitened_covariance_error(z, cov[:, :1, :1])
+
+
 # --- (I4) mixture entropy ---
 
 
@@ -388,6 +435,79 @@ def test_variance_ratio_against_a_given_marginal():
     ratio = information.variance_ratio(cond, z_all)
     within = cond.var(dim=1, unbiased=False).sum(dim=1)
     assert_close(ratio, within / z_all.var(dim=0, unbiased=False).sum())
+
+
+def test_within_total_ratios_known_answers():
+    # d = 3: input means spread along feature 0 only, augmentation noise of
+    # variance 1 in every feature: the ratios are 1/(1 + between) along feature
+    # 0 and (k - 1)/k along the other two, as written (pooled marginal).
+    g = _gen(65)
+    centres = torch.zeros(400, 1, 3, dtype=F64)
+    centres[:, 0, 0] = 3 * torch.randn(400, generator=g, dtype=F64)
+    cond = centres + torch.randn(400, 50, 3, generator=g, dtype=F64)  # (n, k, d)
+    wt = information.within_total_ratios(cond)
+    c = cond - cond.mean(dim=1, keepdim=True)
+    within = torch.einsum("nki,nkj->ij", c, c) / (400 * 50)
+    pooled = cond.reshape(-1, 3)
+    total = torch.cov(pooled.T, correction=0)
+    expected = torch.linalg.eigvals(torch.linalg.solve(total, within)).real.sort()[0]
+    assert_close(wt.ratios, expected)
+    assert wt.ratios[0].item() == pytest.approx(1 / 10, rel=0.1)
+    # Noise-only features: within (k - 1)/k (biased divisor), total 1.
+    assert_close(wt.ratios[1:], torch.full((2,), 49 / 50, dtype=F64), rtol=0, atol=0.02)
+    # Each direction solves S_w v = gamma S_t v; feature 0 is the narrow one.
+    assert_close(within @ wt.directions, total @ wt.directions * wt.ratios)
+    assert abs(wt.directions[0, 0].item()) > 0.99
+    assert_close(wt.half_logdet, 0.5 * torch.logdet(within @ torch.inverse(total)))
+    # The trace ratio is the mean variance_ratio against the pooled marginal, and
+    # it hides the two wide directions behind the one large narrow one.
+    assert_close(wt.trace_ratio, information.variance_ratio(cond).mean())
+    assert wt.trace_ratio.item() < 0.3 < wt.ratios.median().item()
+
+
+def test_within_total_ratios_against_a_given_marginal_and_errors():
+    cond = _randn(4, 30, 2, seed=66)
+    z_all = 2 * _randn(500, 2, seed=67)  # variance 4 per feature
+    wt = information.within_total_ratios(cond, z_all)
+    assert_close(wt.ratios, torch.full((2,), 0.25, dtype=F64), rtol=0, atol=0.1)
+    with pytest.raises(ValueError, match="nonsingular"):
+        information.within_total_ratios(cond, z_all * torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="k >= 2"):
+        information.within_total_ratios(cond[:, :1])
+    with pytest.raises(ValueError, match="features like cond"):
+        information.within_total_ratios(cond, z_all[:, :1])
+
+
+def test_covariance_term_with_k_collapsed_eigenvalues_is_at_least_k_over_d_minus_k():
+    # Chapter 04, claim 4: with unit variances the code's covariance term of one
+    # branch is (1/d) sum_{i != j} R_ij^2 = (1/d) sum_k (rho_k - 1)^2, and tr R = d.
+    # With k eigenvalues of R at 0 the other d - k sum to d, so the term is at
+    # least (1/d)(k + (d - k)(k / (d - k))^2) = k / (d - k), reached when the d - k
+    # others are equal: finite for k < d, while -log det R is infinite.
+    d, k, n = 32, 24, 4096
+    h = torch.ones(1, 1, dtype=F64)
+    for _ in range(5):  # Sylvester's 32 x 32 Hadamard matrix
+        h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
+    a = _randn(n, d - k, seed=68)
+    x = torch.linalg.qr(a - a.mean(0))[0] * math.sqrt(n - 1)  # (n, d - k), white
+    z = x @ h[: d - k] / math.sqrt(d - k)  # (n, d): R = H^T H / (d - k), unit diag
+    R = torch.corrcoef(z.T)
+    assert_close(R.diagonal(), torch.ones(d, dtype=F64))
+    rho = torch.linalg.eigvalsh(R)
+    assert int((rho < 1e-10).sum()) == k
+    term = losses.covariance(z).item()  # one branch, code convention
+    assert term == pytest.approx(k / (d - k))  # 3.0: the bound is reached
+    assert term == pytest.approx(3.0)
+    assert information.logdet_cov(z, eps=0.0, correlation=True).item() < -100
+    # Any other correlation matrix with k null directions costs more.
+    for seed in range(3):
+        w = _randn(d - k, d, seed=69 + seed)
+        zr = x @ w
+        zr = zr / zr.std(0)
+        assert losses.covariance(zr).item() >= k / (d - k) - 1e-9
+    # The bound is not the 1/d per collapsed eigenvalue that the chapter once
+    # stated (24 / 32 = 0.75 here): that ignored tr R = d.
+    assert term > 3 * k / d
 
 
 def _add_index_noise(x, generator=None):
