@@ -33,7 +33,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from dltheory._checks import check_float, check_int
+from dltheory._checks import check_float, check_generator, check_int
 from dltheory._linalg import work_device
 
 _SKIPPED = (nn.Identity,)
@@ -415,3 +415,602 @@ def max_regions_one_layer(K: int, *, d: int = 2) -> int:
     check_int(K, name="K", minimum=0)
     check_int(d, name="d", minimum=1)
     return sum(math.comb(K, i) for i in range(d + 1))
+
+
+# --- Chapter 06: batch normalization and the partition ------------------------------
+#
+# Equations of book/06_batchnorm_splines (the paper is [balestriero2022batch],
+# arXiv:2209.14778; its Eq. (1) is the layer z^{l+1} = a(W z^l + c); the labels
+# (B1)-(B5) are the book's):
+#
+# - (B1) a BN layer a(gamma (<w_k, z> - mu_k) / sigma_k + beta), with the statistics
+#   of a batch: ``bn_stats``, ``freeze_bn_stats``, ``fold_bn``;
+# - (B2) unit k's zero set {<w_k, z> = mu_k - beta_k sigma_k / gamma_k}:
+#   ``layer_hyperplanes``;
+# - (B3) mu_k is the total-least-squares offset of the hyperplane with normal w_k:
+#   ``tls_offset``, ``hyperplane_distances``;
+# - (B4) the distance to the nearest boundary: ``unit_boundary_distances``,
+#   ``boundary_distance``; the regions crossed along a segment, exactly:
+#   ``segment_crossings``;
+# - (B5) the jitter of the batch mean: ``bn_offset_jitter``;
+# - the margin of a 2-D classifier: ``decision_margin_2d``; the "no jitter" control
+#   of the chapter's claim 4: ``RefStatBN``.
+
+
+def _check_matrix(x: object, *, name: str, cols: int | None = None) -> Tensor:
+    check_float(x, name=name)
+    if x.dim() != 2 or x.shape[0] < 1 or (cols is not None and x.shape[1] != cols):
+        shape = f"(n, {cols})" if cols is not None else "(n, d)"
+        raise ValueError(
+            f"{name}: expected shape {shape} with n >= 1, got {tuple(x.shape)}"
+        )
+    return x
+
+
+def bn_stats(W: Tensor, Z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    r"""BN statistics of the pre-activations <w_k, z_i> + c_k, in one pass [(B1)].
+
+    .. math::
+        \mu_k = \frac1n \sum_i (\langle w_k, z_i\rangle + c_k),\qquad
+        \sigma_k^2 = \frac1n \sum_i (\langle w_k, z_i\rangle + c_k - \mu_k)^2 ,
+
+    the biased variance that ``nn.BatchNorm1d`` normalises with in train mode (its
+    ``running_var`` stores the unbiased one). Computed in float64 over the whole of
+    ``Z`` at once (no running average, the ``momentum=None`` pitfall avoided).
+
+    Args:
+        W: Weights, shape (K, d).
+        Z: Layer inputs, shape (n, d).
+        c: Optional bias, shape (K,) (it shifts mu only; None: zero).
+
+    Returns:
+        ``(mu, sigma)``, float64, shapes (K,) and (K,).
+
+    Raises:
+        TypeError: If an argument is not a floating-point tensor.
+        ValueError: If the shapes do not match.
+    """
+    W64, Z64 = _wz(W, Z)
+    u = Z64 @ W64.T  # (n, K)
+    if c is not None:
+        check_float(c, name="c")
+        if c.shape != (W64.shape[0],):
+            raise ValueError(
+                f"c: expected shape ({W64.shape[0]},), got {tuple(c.shape)}"
+            )
+        u = u + c.detach().to(u.device, torch.float64)
+    var, mu = torch.var_mean(u, dim=0, correction=0)  # (K,), (K,)
+    return mu, var.sqrt()
+
+
+def _wz(W: object, Z: object) -> tuple[Tensor, Tensor]:
+    check_float(W, name="W")
+    if W.dim() != 2 or W.shape[0] < 1:
+        raise ValueError(f"W: expected shape (K, d) with K >= 1, got {tuple(W.shape)}")
+    _check_matrix(Z, name="Z", cols=W.shape[1])
+    device = work_device(Z.device)
+    return (
+        W.detach().to(device, torch.float64),
+        Z.detach().to(device, torch.float64),
+    )
+
+
+def tls_offset(W: Tensor, Z: Tensor) -> Tensor:
+    r"""Offsets b_k of the hyperplanes {<w_k, z> = b_k} closest to Z in least squares.
+
+    (B3): for a fixed normal w_k the squared distance of z_i to the hyperplane is
+    (<w_k, z_i> - b)^2 / ||w_k||^2, a quadratic in b minimised at the mean of
+    <w_k, z_i>: the BN mean mu_k of (B1) (without bias). The minimum is
+    n sigma_k^2 / ||w_k||^2.
+
+    Args:
+        W: Normals, shape (K, d), no zero row.
+        Z: Points, shape (n, d).
+
+    Returns:
+        Float64 tensor of shape (K,).
+
+    Raises:
+        TypeError: If an argument is not a floating-point tensor.
+        ValueError: If the shapes do not match or a row of W is zero.
+    """
+    W64, Z64 = _wz(W, Z)
+    if (W64.norm(dim=1) == 0).any():
+        raise ValueError("W: expected non-zero normals, got a zero row")
+    return (Z64 @ W64.T).mean(dim=0)  # (K,)
+
+
+def hyperplane_distances(W: Tensor, b: Tensor, Z: Tensor) -> Tensor:
+    r"""Euclidean distance of each z_i to each hyperplane {z : <w_k, z> = b_k}.
+
+    d(z_i, H_k) = |<w_k, z_i> - b_k| / ||w_k|| (B3), in float64.
+
+    Args:
+        W: Normals, shape (K, d), no zero row.
+        b: Offsets, shape (K,).
+        Z: Points, shape (n, d).
+
+    Returns:
+        Float64 tensor of shape (n, K).
+
+    Raises:
+        TypeError: If an argument is not a floating-point tensor.
+        ValueError: If the shapes do not match or a row of W is zero.
+    """
+    W64, Z64 = _wz(W, Z)
+    check_float(b, name="b")
+    if b.shape != (W64.shape[0],):
+        raise ValueError(f"b: expected shape ({W64.shape[0]},), got {tuple(b.shape)}")
+    norms = W64.norm(dim=1)  # (K,)
+    if (norms == 0).any():
+        raise ValueError("W: expected non-zero normals, got a zero row")
+    b64 = b.detach().to(W64.device, torch.float64)
+    return (Z64 @ W64.T - b64).abs() / norms  # (n, K)
+
+
+def _batch_norms(net: nn.Module) -> list[nn.BatchNorm1d]:
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net: expected a torch.nn.Module, got {type(net).__name__}")
+    return [m for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
+
+
+@torch.no_grad()
+def freeze_bn_stats(net: nn.Module, X: Tensor) -> nn.Module:
+    """Set every BatchNorm1d's running statistics to the exact statistics of X (B1).
+
+    Layer by layer, the input of each BatchNorm1d on the whole of ``X`` (with the
+    earlier BN layers already frozen) gives its mean and its *biased* variance,
+    computed in float64, which are written into ``running_mean`` and ``running_var``;
+    then ``net`` is put in eval mode. In eval mode the net then computes exactly what
+    train mode computes with ``X`` as one batch (torch's own running averages would
+    not: the default momentum keeps 90 % of the old value, and ``running_var`` is the
+    unbiased variance). The running mean includes the preceding Linear's bias.
+
+    Args:
+        net: A module containing ``nn.BatchNorm1d`` layers that track running stats.
+        X: The data, shape (n, d), n >= 2.
+
+    Returns:
+        ``net`` itself, in eval mode.
+
+    Raises:
+        TypeError: If ``net`` is not a module or ``X`` not a float tensor.
+        ValueError: If ``X`` has fewer than two rows, or a BatchNorm1d does not track
+            running statistics.
+    """
+    bns = _batch_norms(net)
+    _check_matrix(X, name="X")
+    if X.shape[0] < 2:
+        raise ValueError(f"X: expected at least 2 rows, got {X.shape[0]}")
+    for bn in bns:
+        if bn.running_mean is None:
+            raise ValueError(
+                "net: expected BatchNorm1d layers with track_running_stats=True"
+            )
+    net.eval()
+    param = next(net.parameters(), None)
+    x = X.to(param.device, param.dtype) if param is not None else X
+    for bn in bns:
+        seen = {}
+
+        def grab(_module, inputs, seen=seen):
+            seen["u"] = inputs[0]
+
+        handle = bn.register_forward_pre_hook(grab)
+        try:
+            net(x)
+        finally:
+            handle.remove()
+        u = seen["u"].to(torch.float64)  # (n, K)
+        var, mu = torch.var_mean(u, dim=0, correction=0)
+        bn.running_mean.copy_(mu)
+        bn.running_var.copy_(var)
+    return net
+
+
+def fold_bn(net: nn.Module, *, dtype: torch.dtype | None = None) -> nn.Sequential:
+    r"""The eval-mode net with each BatchNorm1d folded into the Linear before it.
+
+    In eval mode BN is affine: with s_k = gamma_k / sqrt(v_k + eps),
+    y_k = s_k (u_k - m_k) + beta_k, so Linear(W, c) then BN equals
+    Linear(diag(s) W, s (c - m) + beta). The result is an ``nn.Sequential`` of Linear
+    and ReLU that every function of this module accepts (``activation_codes``,
+    ``count_regions``, ``local_affine_map``, ...), and that can be trained further
+    without BN (the "folded init" of the chapter's claim 3). Freeze the statistics
+    first (``freeze_bn_stats``). The fold is computed in float64.
+
+    Args:
+        net: Leaf modules in order Linear, [BatchNorm1d], ReLU, ..., Linear
+            (``nn.Identity`` allowed), e.g. ``models.MLP(..., batch_norm=True)``.
+        dtype: Dtype of the new layers (default: that of the net's first Linear).
+
+    Returns:
+        A new ``nn.Sequential`` (the weights are copies; ``net`` is unchanged).
+
+    Raises:
+        TypeError: If ``net`` holds another kind of module.
+        ValueError: If a BatchNorm1d does not follow a Linear, lacks running
+            statistics, or ``net`` is in train mode while it has BN layers.
+    """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net: expected a torch.nn.Module, got {type(net).__name__}")
+    leaves = [m for m in net.modules() if not list(m.children())]
+    out: list[nn.Module] = []
+    for m in leaves:
+        if isinstance(m, _SKIPPED):
+            continue
+        if isinstance(m, nn.Linear):
+            out.append(m)
+        elif isinstance(m, nn.BatchNorm1d):
+            if not out or not isinstance(out[-1], nn.Linear):
+                raise ValueError("net: expected each BatchNorm1d right after a Linear")
+            if m.running_mean is None:
+                raise ValueError("net: expected BatchNorm1d with running statistics")
+            if m.training:
+                raise ValueError(
+                    "net: in train mode BN uses the batch's statistics, so there is "
+                    "no fixed map to fold; call freeze_bn_stats(net, X) or net.eval()"
+                )
+            out.append(m)
+        elif isinstance(m, nn.ReLU):
+            out.append(m)
+        else:
+            raise TypeError(
+                "net: expected Linear, BatchNorm1d, ReLU and Identity modules, "
+                f"got a {type(m).__name__} module"
+            )
+    first = next((m for m in out if isinstance(m, nn.Linear)), None)
+    if first is None:
+        raise ValueError("net: expected at least one nn.Linear layer, got none")
+    dtype = dtype or first.weight.dtype
+    device = first.weight.device
+    layers: list[nn.Module] = []
+    for m in out:
+        if isinstance(m, nn.Linear):
+            W = m.weight.detach().to(torch.float64)  # (N_l, N_{l-1})
+            c = (
+                m.bias.detach().to(torch.float64)
+                if m.bias is not None
+                else torch.zeros(W.shape[0], dtype=torch.float64, device=W.device)
+            )
+            layers.append([W, c])
+        elif isinstance(m, nn.BatchNorm1d):
+            W, c = layers[-1]
+            s = 1.0 / (m.running_var.to(torch.float64) + m.eps).sqrt()  # (N_l,)
+            beta = torch.zeros_like(s)
+            if m.affine:
+                s = s * m.weight.detach().to(torch.float64)
+                beta = m.bias.detach().to(torch.float64)
+            layers[-1] = [s[:, None] * W, s * (c - m.running_mean.double()) + beta]
+        else:
+            layers.append(nn.ReLU())
+    seq = []
+    for item in layers:
+        if isinstance(item, nn.Module):
+            seq.append(item)
+            continue
+        W, c = item
+        lin = nn.Linear(W.shape[1], W.shape[0]).to(device, dtype)
+        with torch.no_grad():
+            lin.weight.copy_(W)
+            lin.bias.copy_(c)
+        seq.append(lin)
+    return nn.Sequential(*seq)
+
+
+def layer_hyperplanes(net: nn.Module, layer: int = 1) -> tuple[Tensor, Tensor]:
+    r"""Unit k of a hidden layer switches on the hyperplane {z : W_k z + c_k = 0} (B2).
+
+    In the layer's own input space z (the input x for ``layer=1``). For a BN layer in
+    eval mode (statistics mu, sigma = sqrt(var + eps)), W_k = (gamma_k / sigma_k) w_k
+    and the zero set is {<w_k, z> = mu_k - beta_k sigma_k / gamma_k} with mu_k the
+    mean of <w_k, z> (the Linear's bias cancels). Read from ``fold_bn(net)``.
+
+    Args:
+        net: As for ``fold_bn`` (a plain ReLU MLP works too).
+        layer: Hidden layer, 1 <= layer <= number of hidden layers.
+
+    Returns:
+        ``(W, c)`` in float64, shapes (K, d_l) and (K,).
+
+    Raises:
+        TypeError: If ``net`` is not such a module or ``layer`` not an int.
+        ValueError: If ``layer`` is out of range.
+    """
+    check_int(layer, name="layer", minimum=1)
+    linears = _linear_layers(fold_bn(net, dtype=torch.float64))
+    if layer > len(linears) - 1:
+        raise ValueError(
+            f"layer: expected 1 <= layer <= {len(linears) - 1} (hidden layers), "
+            f"got {layer}"
+        )
+    lin = linears[layer - 1]
+    return lin.weight.detach().clone(), lin.bias.detach().clone()
+
+
+def _as_relu_mlp(net: nn.Module) -> nn.Module:
+    return fold_bn(net) if _batch_norms(net) else net
+
+
+def unit_boundary_distances(
+    net: nn.Module, X: Tensor
+) -> tuple[Tensor, Tensor, list[int]]:
+    r"""Linearised distance of each point to each hidden unit's zero set (B4).
+
+    For unit j of layer l with pre-activation h_j and gradient g_j = grad_x h_j(x),
+    constant on x's region, d_j(x) = |h_j(x)| / ||g_j||: the distance to the zero set
+    of h_j's affine extension. It is the exact distance to {h_j = 0} when the ball of
+    radius d_j around x stays inside x's region of the layers before l, i.e. when
+    d_j <= min over earlier units of d_i (always for layer 1). A unit with g_j = 0 is
+    constant on the region: distance +inf there (no boundary of its own).
+    BatchNorm1d layers are folded first (``fold_bn``; freeze the statistics).
+
+    Args:
+        net: A ReLU MLP, or one with eval-mode BatchNorm1d layers.
+        X: Points, shape (n, d).
+
+    Returns:
+        ``(dist, exact, layer_of_unit)``: float64 (n, U) distances, bool (n, U) where
+        the linearisation is exact, and the hidden layer (1, 2, ...) of each of the U
+        units.
+
+    Raises:
+        TypeError, ValueError: As ``activation_codes``.
+    """
+    net = _as_relu_mlp(net)
+    weights, x64 = _prepare(net, X)
+    n, d = x64.shape
+    dists, exact, layer_of = [], [], []
+    z = x64
+    J = torch.eye(d, dtype=torch.float64, device=x64.device).expand(n, d, d)
+    earlier = torch.full((n,), math.inf, dtype=torch.float64, device=x64.device)
+    for ell, (W, b) in enumerate(weights[:-1], start=1):
+        u = z @ W.T + b  # (n, N_l)
+        G = W @ J  # (n, N_l, d): gradient of each pre-activation on x's region
+        g = G.norm(dim=2)  # (n, N_l)
+        dist = torch.where(g > 0, u.abs() / g.clamp_min(1e-300), math.inf)
+        dists.append(dist)
+        exact.append(dist <= earlier[:, None])
+        layer_of += [ell] * W.shape[0]
+        earlier = torch.minimum(earlier, dist.min(dim=1).values)
+        q = (u > 0).to(torch.float64)  # (n, N_l)
+        z = q * u
+        J = q.unsqueeze(-1) * G  # (n, N_l, d)
+    if not dists:
+        empty = x64.new_zeros(n, 0)
+        return empty, empty.bool(), []
+    return torch.cat(dists, dim=1), torch.cat(exact, dim=1), layer_of
+
+
+def boundary_distance(net: nn.Module, X: Tensor) -> Tensor:
+    r"""Distance of each point to the nearest boundary of the partition (B4), exact.
+
+    The minimum over all hidden units of |h_j(x)| / ||grad h_j(x)||. x's region is
+    the polytope where every unit keeps its sign, and on it each h_j equals its affine
+    extension, so the region is the intersection of the half-spaces of these
+    extensions: the distance from x to its complement is the smallest distance to one
+    of their hyperplanes. The minimum is therefore exact even where a single unit's
+    linearised distance is not (see ``unit_boundary_distances``). +inf if no unit
+    varies on the region.
+
+    Args:
+        net: A ReLU MLP, or one with eval-mode BatchNorm1d layers.
+        X: Points, shape (n, d).
+
+    Returns:
+        Float64 tensor of shape (n,).
+    """
+    dist, _, _ = unit_boundary_distances(net, X)
+    if dist.shape[1] == 0:
+        return dist.new_full((dist.shape[0],), math.inf)
+    return dist.min(dim=1).values
+
+
+def segment_crossings(
+    net: nn.Module, a: Tensor, b: Tensor, *, max_crossings: int = 100_000
+) -> Tensor:
+    r"""Where the segment a -> b crosses the partition, exactly: t in (0, 1), sorted.
+
+    Walks along x(t) = a + t (b - a): inside the current region every pre-activation
+    is affine in t (the slopes follow from the frozen on/off pattern, as in (F7)),
+    so the next boundary is the smallest root t* > t of those affine functions; step
+    just past it and repeat. The segment visits ``len(result) + 1`` regions (counting
+    a region again if the segment re-enters it): unlike a grid count, no region that
+    the segment crosses is missed, however thin. Float64 throughout; crossings closer
+    than 1e-12 (relative) merge.
+
+    Args:
+        net: A ReLU MLP, or one with eval-mode BatchNorm1d layers.
+        a: Start point, shape (d,).
+        b: End point, shape (d,), different from ``a``.
+        max_crossings: Stop with a ValueError beyond this many.
+
+    Returns:
+        Float64 tensor of shape (m,), the crossing parameters t.
+
+    Raises:
+        TypeError: If ``a`` or ``b`` is not a float tensor.
+        ValueError: If their shapes differ from (d,), a == b, or there are more than
+            ``max_crossings`` crossings.
+    """
+    net = _as_relu_mlp(net)
+    check_float(a, name="a")
+    check_float(b, name="b")
+    if a.shape != b.shape or a.dim() != 1:
+        raise ValueError(
+            f"a, b: expected two points of shape (d,), got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
+        )
+    check_int(max_crossings, name="max_crossings", minimum=1)
+    weights, ab = _prepare(net, torch.stack([a, b]))
+    a64, direction = ab[0], ab[1] - ab[0]
+    if not direction.abs().max() > 0:
+        raise ValueError("a, b: expected two different points, got a == b")
+    eps = 1e-12
+    t, crossings = 0.0, []
+    while True:
+        # Pattern just after t, then the affine pre-activations u = alpha + beta s.
+        x = a64 + (t + eps) * direction
+        z, dz = x[None], direction[None]  # (1, d) value and slope along the segment
+        roots = []
+        for W, c in weights[:-1]:
+            u, du = z @ W.T + c, dz @ W.T  # (1, N_l)
+            with torch.no_grad():
+                s = -u / torch.where(du == 0, torch.inf, du)  # root offsets from t+eps
+            roots.append(s[s > 0])
+            q = (u > 0).to(torch.float64)
+            z, dz = q * u, q * du
+        if not roots:
+            return torch.tensor(crossings, dtype=torch.float64)
+        roots = torch.cat(roots)
+        step = roots.min().item() if roots.numel() else math.inf
+        t_next = t + eps + step
+        if t_next >= 1.0:
+            return torch.tensor(crossings, dtype=torch.float64)
+        crossings.append(t_next)
+        if len(crossings) > max_crossings:
+            raise ValueError(
+                f"max_crossings: the segment crosses more than {max_crossings} "
+                "boundaries"
+            )
+        t = t_next
+
+
+def bn_offset_jitter(
+    W: Tensor,
+    X: Tensor,
+    B: int,
+    *,
+    n_draws: int = 500,
+    replace: bool = True,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Std of the mini-batch mean mu_B of each unit over sigma / sqrt(B) (B5).
+
+    For i.i.d. batches of size B drawn with replacement,
+    Var[mu_B] = sigma^2 / B: the ratio is 1 up to sampling noise. Without
+    replacement the prediction carries the factor sqrt((n - B) / (n - 1)), which the
+    ratio divides out. With beta = 0 the first-layer hyperplane of unit k sits at
+    <w_k, z> = mu_B, so it jitters by sigma_k / (sqrt(B) ||w_k||) in input units; with
+    beta != 0 the offset is mu_B - beta sigma_B / gamma and sigma_B jitters too (not
+    covered here).
+
+    Args:
+        W: First-layer weights, shape (K, d).
+        X: Data, shape (n, d), n >= 2.
+        B: Batch size, 1 <= B <= n (B < n without replacement).
+        n_draws: Number of batches drawn, >= 2.
+        replace: Draw each batch with replacement (default) or without.
+        generator: CPU generator for the draws.
+
+    Returns:
+        Float64 tensor (K,): std(mu_B) / (predicted std).
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If a size is out of range.
+    """
+    W64, X64 = _wz(W, X)
+    n = X64.shape[0]
+    check_int(B, name="B", minimum=1)
+    check_int(n_draws, name="n_draws", minimum=2)
+    if not isinstance(replace, bool):
+        raise TypeError(f"replace: expected a bool, got {type(replace).__name__}")
+    if n < B or (not replace and n <= B):
+        raise ValueError(f"B: expected B <= n{'' if replace else ' - 1'}, got {B}")
+    check_generator(generator)
+    u = X64 @ W64.T  # (n, K)
+    mu, sigma = bn_stats(W64, X64)
+    if replace:
+        idx = torch.randint(n, (n_draws, B), generator=generator)
+    else:
+        idx = torch.rand(n_draws, n, generator=generator).argsort(dim=1)[:, :B]
+    means = u[idx.to(u.device)].mean(dim=1)  # (n_draws, K)
+    predicted = sigma / math.sqrt(B)
+    if not replace:
+        predicted = predicted * math.sqrt((n - B) / (n - 1))
+    return means.std(dim=0, correction=1) / predicted
+
+
+def decision_margin_2d(f, X: Tensor, lo: float, hi: float, res: int = 300) -> Tensor:
+    r"""Distance of each point to the decision boundary {f = 0} of a 2-D classifier.
+
+    The boundary is located from sign changes of f between neighbouring points of a
+    res x res grid on [lo, hi]^2 (midpoints of the edges where the sign flips), so the
+    distance is within half a grid step of the exact one for a boundary inside the
+    window. +inf if f has one sign on the whole grid.
+
+    Args:
+        f: Callable mapping (m, 2) float tensors to (m,) scores (positive: class 1).
+        X: Points, shape (n, 2).
+        lo: Lower end of both axes of the window.
+        hi: Upper end of both axes, hi > lo.
+        res: Grid points per axis, >= 2.
+
+    Returns:
+        Float64 tensor of shape (n,).
+
+    Raises:
+        TypeError: If ``f`` is not callable or ``X`` not a float tensor.
+        ValueError: If ``X`` is not (n, 2) or ``f`` returns the wrong shape.
+    """
+    if not callable(f):
+        raise TypeError(f"f: expected a callable, got {type(f).__name__}")
+    _check_matrix(X, name="X", cols=2)
+    lo, hi, res = _check_window(lo, hi, res)
+    grid = grid2d(lo, hi, res, dtype=X.dtype, device=X.device)  # (res*res, 2)
+    with torch.no_grad():
+        values = f(grid)
+    if not isinstance(values, Tensor) or values.numel() != res * res:
+        raise ValueError(f"f: expected ({res * res},) scores on the grid")
+    s = (values.reshape(res, res) > 0).cpu()  # (res, res), row i is y_i
+    g = grid.reshape(res, res, 2).cpu().double()
+    flips_x = s[:, 1:] != s[:, :-1]  # (res, res-1)
+    flips_y = s[1:, :] != s[:-1, :]  # (res-1, res)
+    points = torch.cat(
+        [
+            ((g[:, 1:] + g[:, :-1]) / 2)[flips_x],
+            ((g[1:, :] + g[:-1, :]) / 2)[flips_y],
+        ]
+    )  # (m, 2)
+    X64 = X.detach().cpu().double()
+    if points.shape[0] == 0:
+        return X64.new_full((X64.shape[0],), math.inf)
+    return torch.cdist(X64, points).min(dim=1).values
+
+
+class RefStatBN(nn.BatchNorm1d):
+    """BatchNorm1d whose train-mode statistics come from reference rows (claim 4).
+
+    In train mode with ``ref_rows = m > 0`` the mean and (biased) variance are
+    computed over the last m rows of the input only, and every row is normalised with
+    them: feed ``cat([batch, reference_set])`` and keep the first rows of the output
+    to train with the statistics of the full training set, recomputed at every step
+    with gradients through them ("full statistics", no mini-batch jitter). With
+    ``ref_rows = 0`` it is standard BN. ``mean_noise_batch = B`` adds independent
+    Gaussian noise of std sigma_k / sqrt(B) to each unit's mean at every train-mode
+    step (the matched-noise control). Running statistics are not updated; set them
+    with ``freeze_bn_stats`` before evaluating. Shapes: input (n, K).
+    """
+
+    def __init__(self, num_features: int, **kwargs) -> None:
+        super().__init__(num_features, **kwargs)
+        self.ref_rows = 0
+        self.mean_noise_batch: int | None = None
+        self.noise_generator: torch.Generator | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise x (n, K) with the reference rows' statistics in train mode."""
+        if not self.training or (self.ref_rows == 0 and self.mean_noise_batch is None):
+            return super().forward(x)
+        ref = x[-self.ref_rows :] if self.ref_rows else x
+        var, mu = torch.var_mean(ref, dim=0, correction=0)  # (K,), (K,)
+        if self.mean_noise_batch is not None:
+            noise = torch.randn(mu.shape, generator=self.noise_generator)
+            mu = mu + noise.to(mu) * var.detach().sqrt() / math.sqrt(
+                self.mean_noise_batch
+            )
+        y = (x - mu) / (var + self.eps).sqrt()
+        if self.affine:
+            y = y * self.weight + self.bias
+        return y

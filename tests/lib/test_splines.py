@@ -268,3 +268,229 @@ def test_bad_inputs_are_rejected_naming_the_argument():
         splines.count_regions(_relu_mlp([3, 4, 1], seed=0), -1, 1)
     with pytest.raises(ValueError, match="K: expected an int >= 0, got -1"):
         splines.max_regions_one_layer(-1)
+
+
+# --- Chapter 06: batch normalization and the partition ------------------------------
+
+
+def _bn_mlp(dims, *, seed, affine=True, random_affine=False):
+    torch.manual_seed(seed)
+    net = models.MLP(dims, batch_norm=True, bn_affine=affine).double()
+    if random_affine:
+        gen = torch.Generator().manual_seed(seed + 100)
+        with torch.no_grad():
+            for bn in net.modules():
+                if isinstance(bn, nn.BatchNorm1d):
+                    bn.weight.copy_(0.5 + torch.rand(bn.num_features, generator=gen))
+                    bn.bias.copy_(torch.randn(bn.num_features, generator=gen))
+    return net
+
+
+def test_bn_stats_are_the_biased_train_mode_statistics_in_float64():
+    X = _randn(50, 3, seed=0).float()
+    W, c = _randn(4, 3, seed=1).float(), _randn(4, seed=2).float()
+    mu, sigma = splines.bn_stats(W, X, c)
+    assert mu.dtype == sigma.dtype == torch.float64
+    u = X.double() @ W.double().T + c.double()
+    assert_close(mu, u.mean(0))
+    assert_close(sigma, u.std(0, correction=0))
+    bn = nn.BatchNorm1d(4, affine=False, momentum=None).double().train()
+    bn(u)  # one pass: running_var is the unbiased variance
+    assert_close(sigma**2 * 50 / 49, bn.running_var)
+    with pytest.raises(ValueError, match="Z: expected shape"):
+        splines.bn_stats(W, X[:, :2])
+    with pytest.raises(ValueError, match="c: expected shape"):
+        splines.bn_stats(W, X, c[:2])
+    with pytest.raises(TypeError, match="W"):
+        splines.bn_stats(W.long(), X)
+
+
+def test_tls_offset_is_the_argmin_of_the_summed_squared_distances():
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    Z = _randn(200, 2, seed=3) ** 3  # skewed: mean and median differ
+    W = _randn(5, 2, seed=4)
+    b = splines.tls_offset(W, Z)
+    assert_close(b, (Z @ W.T).mean(0))
+    mu, sigma = splines.bn_stats(W, Z)
+    assert_close(b, mu)  # (B3): the BN mean
+    for k in range(5):
+
+        def objective(t, k=k):
+            H = splines.hyperplane_distances(
+                W[k : k + 1], torch.tensor([t]).double(), Z
+            )
+            return float((H**2).sum())
+
+        found = scipy_optimize.minimize_scalar(objective).x
+        assert abs(found - b[k].item()) < 1e-6
+        assert objective(b[k].item()) == pytest.approx(
+            200 * sigma[k].item() ** 2 / W[k].norm().item() ** 2, rel=1e-10
+        )
+        # Negative control: the L1 minimiser (median) is not the TLS offset here.
+        median = (Z @ W[k]).median().item()
+        assert abs(median - b[k].item()) > 1e-3
+    with pytest.raises(ValueError, match="zero row"):
+        splines.tls_offset(torch.zeros(1, 2).double(), Z)
+
+
+def test_hyperplane_distances_match_the_projection():
+    Z, W, b = _randn(30, 3, seed=5), _randn(4, 3, seed=6), _randn(4, seed=7)
+    D = splines.hyperplane_distances(W, b, Z)  # (30, 4)
+    for k in range(4):
+        w = W[k]
+        foot = Z - ((Z @ w - b[k]) / (w @ w))[:, None] * w  # projection on H_k
+        assert_close(foot @ w, b[k].expand(30))
+        assert_close(D[:, k], (Z - foot).norm(dim=1))
+    with pytest.raises(ValueError, match="b: expected shape"):
+        splines.hyperplane_distances(W, b[:3], Z)
+
+
+@pytest.mark.parametrize("random_affine", [False, True])
+def test_freeze_bn_stats_reproduces_train_mode_and_fold_bn_the_eval_net(random_affine):
+    X = _randn(120, 2, seed=8) + 3.0
+    net = _bn_mlp([2, 8, 8, 1], seed=0, random_affine=random_affine).train()
+    with torch.no_grad():
+        y_train = net(X)  # BN with the batch X's statistics
+    assert splines.freeze_bn_stats(net, X) is net
+    assert not net.training
+    with torch.no_grad():
+        assert_close(net(X), y_train)
+        folded = splines.fold_bn(net)
+        assert_close(folded(X), y_train)
+    assert [type(m) for m in folded] == [nn.Linear, nn.ReLU] * 2 + [nn.Linear]
+    # Every plain-MLP function accepts the folded net.
+    assert splines.count_regions(folded, 2.0, 4.0, res=20) >= 1
+
+
+def test_fold_bn_rejects_train_mode_and_other_modules():
+    net = _bn_mlp([2, 4, 1], seed=0).train()
+    with pytest.raises(ValueError, match="train mode"):
+        splines.fold_bn(net)
+    with pytest.raises(TypeError, match="Tanh"):
+        splines.fold_bn(nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 1)))
+    with pytest.raises(ValueError, match="right after a Linear"):
+        splines.fold_bn(nn.Sequential(nn.BatchNorm1d(2).eval(), nn.Linear(2, 1)))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        splines.freeze_bn_stats(net, _randn(1, 2, seed=0))
+    # A plain ReLU MLP folds to itself.
+    plain = _relu_mlp([2, 5, 1], seed=0)
+    x = _randn(7, 2, seed=1)
+    assert_close(splines.fold_bn(plain)(x), plain(x))
+
+
+def test_layer_hyperplanes_pass_through_the_centroid_when_beta_is_zero():
+    X = _randn(200, 2, seed=9) * 0.3 + torch.tensor([3.0, -1.0]).double()
+    net = splines.freeze_bn_stats(_bn_mlp([2, 16, 16, 1], seed=1), X)
+    W, c = splines.layer_hyperplanes(net, 1)  # (16, 2), (16,)
+    assert (X.mean(0) @ W.T + c).abs().max() < 1e-12
+    # With beta != 0 the offset is mu - beta sigma / gamma (B2).
+    net = splines.freeze_bn_stats(_bn_mlp([2, 16, 1], seed=1, random_affine=True), X)
+    W, c = splines.layer_hyperplanes(net, 1)
+    lin, bn = net.blocks[0][0], net.blocks[0][1]
+    mu, sigma = splines.bn_stats(lin.weight, X)
+    sigma = (sigma**2 + bn.eps).sqrt()
+    offset = mu - bn.bias * sigma / bn.weight  # <w_k, z> = offset_k on H_k
+    w = lin.weight.detach()
+    assert_close(W, (bn.weight / sigma)[:, None].detach() * w)
+    assert_close(-c * sigma / bn.weight.detach(), offset.detach())
+    with pytest.raises(ValueError, match="layer"):
+        splines.layer_hyperplanes(net, 2)
+
+
+def test_boundary_distance_is_exact_against_a_radial_search():
+    net = _relu_mlp([2, 12, 12, 12, 1], seed=2)
+    X = _randn(4, 2, seed=10)
+    d = splines.boundary_distance(net, X)
+    dist, exact, layer_of = splines.unit_boundary_distances(net, X)
+    assert dist.shape == exact.shape == (4, 36)
+    assert layer_of == [1] * 12 + [2] * 12 + [3] * 12
+    assert exact[:, :12].all()  # layer 1 is always exact
+    W, b = net[0].weight.detach(), net[0].bias.detach()
+    assert_close(dist[:, :12], splines.hyperplane_distances(W, -b, X))
+    codes = splines.activation_codes(net, X)
+    angles = torch.linspace(0, 2 * torch.pi, 360, dtype=torch.float64)
+    directions = torch.stack([angles.cos(), angles.sin()], dim=1)  # (720, 2)
+    for i in range(4):
+        radii = torch.linspace(0, 1.2 * d[i].item(), 400, dtype=torch.float64)
+        pts = X[i] + radii[:, None, None] * directions  # (400, 360, 2)
+        c = splines.activation_codes(net, pts.reshape(-1, 2)).reshape(400, 360, -1)
+        left = (c != codes[i]).any(-1)  # (400, 360)
+        first = radii[left.float().argmax(0)[left.any(0)]].min().item()
+        assert d[i].item() <= first <= d[i].item() * 1.02 + 2 * radii[1].item()
+
+
+def test_boundary_distance_guards_units_constant_on_the_region():
+    net = _line_net([[1.0, 0.0], [0.0, 0.0]], [0.0, 1.0])  # unit 2: no gradient
+    X = torch.tensor([[0.5, 0.0], [-2.0, 3.0]], dtype=torch.float64)
+    dist, exact, _ = splines.unit_boundary_distances(net, X)
+    assert torch.isinf(dist[:, 1]).all()
+    assert_close(splines.boundary_distance(net, X), torch.tensor([0.5, 2.0]).double())
+    const = _line_net([[0.0, 0.0]], [1.0])
+    assert torch.isinf(splines.boundary_distance(const, X)).all()
+
+
+def test_segment_crossings_match_a_dense_sampling_and_the_lines():
+    net = _line_net([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [-0.5, 0.25, 0.0])
+    a, b = torch.tensor([-1.0, -1.0]).double(), torch.tensor([1.0, 1.0]).double()
+    # x(t) = -1 + 2t on both axes: x1 = 0.5 at t = 0.75, x2 = -0.25 at t = 0.375,
+    # x1 + x2 = 0 at t = 0.5.
+    assert_close(
+        splines.segment_crossings(net, a, b),
+        torch.tensor([0.375, 0.5, 0.75]).double(),
+    )
+    deep = _bn_mlp([2, 16, 16, 16, 1], seed=3)
+    X = _randn(100, 2, seed=11)
+    splines.freeze_bn_stats(deep, X)
+    a, b = X.min(0).values, X.max(0).values
+    ts = splines.segment_crossings(deep, a, b)
+    t = torch.linspace(0, 1, 100_001, dtype=torch.float64)
+    ids = splines.region_ids(splines.fold_bn(deep), a + t[:, None] * (b - a))
+    assert len(ts) == int((ids[1:] != ids[:-1]).sum())
+    assert (ts.diff() > 0).all()
+    with pytest.raises(ValueError, match="a == b"):
+        splines.segment_crossings(net, a, a)
+    with pytest.raises(ValueError, match="max_crossings"):
+        splines.segment_crossings(deep, a, b, max_crossings=2)
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_bn_offset_jitter_is_sigma_over_sqrt_b(replace):
+    X = _randn(400, 2, seed=12) ** 3  # heavy-tailed: the ratio is still 1 on average
+    W = _randn(8, 2, seed=13)
+    gen = torch.Generator().manual_seed(0)
+    ratio = splines.bn_offset_jitter(
+        W, X, 16, n_draws=4000, replace=replace, generator=gen
+    )
+    assert ratio.shape == (8,)
+    assert abs(ratio.mean().item() - 1) < 0.05
+    with pytest.raises(ValueError, match="B: expected"):
+        splines.bn_offset_jitter(W, X, 400, replace=False)
+    with pytest.raises(TypeError, match="generator"):
+        splines.bn_offset_jitter(W, X, 8, generator=0)
+
+
+def test_decision_margin_2d_of_a_line_is_the_distance_to_it():
+    X = torch.tensor([[0.0, 0.0], [1.0, 0.5], [-1.5, 1.0]])
+    m = splines.decision_margin_2d(lambda g: g[:, 0] - 0.3, X, -2.0, 2.0, res=201)
+    assert_close(m, torch.tensor([0.3, 0.7, 1.8]).double(), atol=0.011, rtol=0)
+    inf = splines.decision_margin_2d(lambda g: g[:, 0] + 5, X, -2.0, 2.0, res=11)
+    assert torch.isinf(inf).all()
+    with pytest.raises(TypeError, match="f: expected a callable"):
+        splines.decision_margin_2d(1, X, -2.0, 2.0)
+    with pytest.raises(ValueError, match="X: expected shape"):
+        splines.decision_margin_2d(lambda g: g[:, 0], X[:, :1], -2.0, 2.0)
+
+
+def test_ref_stat_bn_uses_the_reference_rows():
+    torch.manual_seed(0)
+    x = torch.randn(10, 3).double()
+    ref = splines.RefStatBN(3).double().train()
+    bn = nn.BatchNorm1d(3).double().train()
+    assert_close(ref(x), bn(x))  # ref_rows = 0: standard BN
+    ref.ref_rows = 6
+    out = ref(x)
+    var, mu = torch.var_mean(x[-6:], dim=0, correction=0)
+    assert_close(out, (x - mu) / (var + ref.eps).sqrt())
+    ref.ref_rows, ref.mean_noise_batch = 0, 4
+    ref.noise_generator = torch.Generator().manual_seed(0)
+    assert not torch.allclose(ref(x), bn(x))
