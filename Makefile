@@ -1,6 +1,9 @@
 # The README's two commands. `make book` builds the executed HTML book (the main job);
 # `make test` runs every check. Both create .venv and install on first use.
 PYTHON ?= python3
+# Where pip takes torch from: empty is PyPI (the CUDA build on Linux x86-64);
+# https://download.pytorch.org/whl/cpu gives the CPU-only wheel.
+TORCH_INDEX ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -13,8 +16,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch is pinned here only (the CPU wheel); pyproject.toml leaves it free for Colab.
-	$(BIN)/python -m pip install -q torch==2.13.0
+	# torch is pinned here only; pyproject.toml leaves it free for Colab. From the public
+	# index on Linux x86-64 this is the CUDA build (a large download); for the CPU
+	# wheel: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e ".[book,test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
@@ -23,9 +28,11 @@ $(STAMP): pyproject.toml
 # each) into a jupyter-cache keyed on lib/ and the environment, and writes
 # _build/config-book.yml (_config.yml with execute_notebooks: cache and MathJax served
 # from _static); the strict build then reads every notebook's outputs from that cache.
-# The book is built at the small budget everywhere, GPU machines included.
+# The book is built at the small budget on the CPU everywhere, GPU machines included:
+# the setting its pages' figures and runtimes are measured in (readers opt into the
+# large budget, README "Running on a GPU").
 BOOK_JOBS ?= 2
-BOOK_ENV := DLT_SCALE=small OMP_NUM_THREADS=1
+BOOK_ENV := DLT_SCALE=small DLT_DEVICE=cpu OMP_NUM_THREADS=1
 # MathJax 3 served with the book, from PyPI's copy of the mathjax-full npm package
 # (the same version as the CDN address in _config.yml, which builds without it use).
 MATHJAX_PIN := django-static-mathjax==3.2.2.1
@@ -81,11 +88,11 @@ _build/config-noexec.yml: _config.yml
 
 # The notebooks run under nbmake with DLT_WIDGETS=check: each widget cell also shows
 # its live widget and draws it at every control value (dltheory.widgets.interact), so
-# the Colab path is checked; `make book` keeps the static figures. DLT_SCALE=small: the
-# budget the book is built with, on any machine.
+# the Colab path is checked; `make book` keeps the static figures. DLT_SCALE=small
+# DLT_DEVICE=cpu: the budget and device the book is built with, on any machine.
 test: install hygiene lint _build/config-noexec.yml
 	$(BIN)/jupyter-book build . -W -n --keep-going --config _build/config-noexec.yml --path-output _build/noexec
-	DLT_WIDGETS=check DLT_SCALE=small OMP_NUM_THREADS=1 \
+	DLT_WIDGETS=check DLT_SCALE=small DLT_DEVICE=cpu OMP_NUM_THREADS=1 \
 		$(BIN)/python -m pytest -n 2 --dist loadfile \
 		--disable-socket --allow-unix-socket --allow-hosts=127.0.0.1,::1,localhost \
 		--nbmake --nbmake-timeout=600 tests book

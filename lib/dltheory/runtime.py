@@ -2,8 +2,11 @@
 
 Used by every chapter. ``device()`` is the one place a device is chosen (CUDA, then
 MPS, then CPU; the environment variable ``DLT_DEVICE`` overrides). ``scale()`` says
-whether a notebook runs its small budget (CPU) or its large one (GPU);
-``DLT_SCALE=small|large`` overrides, so CI always runs ``small``. ``budget(small,
+whether a notebook runs its small budget (everywhere but on a CUDA GPU) or its large
+one (on a CUDA GPU); ``DLT_SCALE=small|large`` overrides, and ``make book`` and
+``make test`` pin ``DLT_SCALE=small DLT_DEVICE=cpu``, the setting every figure of the
+book is measured in. MPS has no float64: float64 work (the spline checks of chapter
+00, for instance) stays on the CPU whatever ``device()`` says. ``budget(small,
 large)`` picks the value for the current scale. ``run_manifest()`` is what the last
 cell of each notebook prints. ``glue(key, value)`` records a figure a notebook
 measured so that the book's pages (the chapter's index, the claims ledger, the
@@ -134,9 +137,14 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def scale() -> str:
-    """The budget scale: ``"large"`` on a GPU (CUDA or MPS), ``"small"`` on the CPU.
+    """The budget scale: ``"large"`` on a CUDA GPU, ``"small"`` everywhere else.
 
-    The environment variable ``DLT_SCALE`` (``small`` or ``large``) overrides it.
+    ``"small"`` is the budget the book is built and tested with (``make book`` and
+    ``make test`` pin ``DLT_SCALE=small DLT_DEVICE=cpu``). Only a CUDA device
+    (``device()``) turns the large budget on by default: an Apple-silicon GPU (MPS)
+    keeps the small budget, whose sizes were measured, and so does a CUDA machine
+    told ``DLT_DEVICE=cpu``. The environment variable ``DLT_SCALE`` (``small`` or
+    ``large``) overrides it: a reader opts into the large budget.
 
     Raises:
         ValueError: If ``DLT_SCALE`` is set to anything but ``small`` or ``large``.
@@ -148,7 +156,7 @@ def scale() -> str:
                 f"DLT_SCALE: expected 'small' or 'large', got {requested!r}"
             )
         return requested
-    return "small" if device().type == "cpu" else "large"
+    return "large" if device().type == "cuda" else "small"
 
 
 def budget(small, large):

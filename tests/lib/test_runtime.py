@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -52,6 +54,44 @@ def test_scale_follows_the_device_and_dlt_scale(monkeypatch):
     assert runtime.budget(small=1, large=2) == 1
     monkeypatch.setenv("DLT_SCALE", "large")
     assert runtime.budget(small=1, large=2) == 2
+
+
+def test_scale_is_small_unless_cuda_is_present(monkeypatch):
+    # The device's availability is what a reader's machine changes: no CUDA, MPS
+    # only, CUDA; DLT_DEVICE=cpu on a CUDA machine (what make book / make test pin).
+    monkeypatch.delenv("DLT_SCALE", raising=False)
+    monkeypatch.delenv("DLT_DEVICE", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(runtime, "_mps_available", lambda: False)
+    assert runtime.scale() == "small"
+    monkeypatch.setattr(runtime, "_mps_available", lambda: True)  # Apple silicon
+    assert runtime.device() == torch.device("mps")
+    assert runtime.scale() == "small"
+    assert runtime.budget(small=1, large=2) == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.scale() == "large"
+    monkeypatch.setenv("DLT_DEVICE", "cpu")  # the Makefile's pin
+    assert runtime.scale() == "small"
+    monkeypatch.setenv("DLT_DEVICE", "cuda")
+    assert runtime.scale() == "large"
+    monkeypatch.setenv("DLT_SCALE", "small")  # DLT_SCALE wins over the device
+    assert runtime.scale() == "small"
+    monkeypatch.setenv("DLT_DEVICE", "cpu")
+    monkeypatch.setenv("DLT_SCALE", "large")  # a reader opting into large on a CPU
+    assert runtime.scale() == "large"
+
+
+def test_makefile_pins_the_small_budget_and_the_cpu():
+    # make book and make test build the book in the setting its figures were measured
+    # in, on any machine (a GPU machine would otherwise pick the large budget).
+    text = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    book_env = next(line for line in text.splitlines() if line.startswith("BOOK_ENV"))
+    assert "DLT_SCALE=small" in book_env, book_env
+    assert "DLT_DEVICE=cpu" in book_env, book_env
+    test_recipe = text.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "DLT_SCALE=small" in test_recipe, test_recipe
+    assert "DLT_DEVICE=cpu" in test_recipe, test_recipe
 
 
 def test_dlt_scale_is_validated(monkeypatch):
