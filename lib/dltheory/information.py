@@ -29,7 +29,8 @@ formula is the book's own statement of a standard result.
   tighter pairwise bounds of [kolchinsky2017estimating]), and a Monte-Carlo estimate,
   ``mixture_entropy_mc``.
 - (I5) :math:`I(Z; Z') = H(Z) - H(Z \mid Z')`, logged term by term during
-  training by ``vicreg_information_terms``.
+  training by ``vicreg_information_terms``; the objective VICReg's terms stand
+  for, ``entropy_minus_invariance_bound``.
 - (I6) Gaussian estimate of the MI between two views: ``gaussian_mi``.
 
 The assumptions of the paper (a narrow, nearly Gaussian conditional p(z | x) over
@@ -256,6 +257,56 @@ def gaussian_mi(
     logdet_b = _logdet(C[d:, d:], eps=eps, n=n, name="z_b")
     logdet_joint = _logdet(C, eps=eps, n=n, name="z_a and z_b")
     return 0.5 * (logdet_a + logdet_b - logdet_joint)
+
+
+def entropy_minus_invariance_bound(
+    z_a: Tensor, z_b: Tensor, *, eps: float = 0.0
+) -> Tensor:
+    r"""The information objective VICReg's terms stand for, in nats (claim 2).
+
+    .. math::
+        \hat J(Z; Z') = \hat H_{\rm G}(Z) - \frac d2 \log\Bigl(2\pi e\,
+        \frac{\mathbb E\lVert Z - Z'\rVert^2}{d}\Bigr)
+        = \frac12 \log\det(\hat\Sigma_Z + \epsilon I) - \frac d2
+        \log\frac{\mathbb E\lVert Z - Z'\rVert^2}{d}
+
+    (the book's reading of (I5)): the Gaussian (log-det) entropy (I3), which the
+    variance and covariance terms stand for, minus the best isotropic Gaussian
+    cross-entropy :math:`-\mathbb E \log \mathcal N(Z; Z', \sigma^2 I)` over
+    :math:`\sigma^2`, the upper bound on H(Z | Z') that the invariance term
+    controls. Each half over-estimates its entropy, so :math:`\hat J` is not a
+    bound on I(Z; Z') in either direction; for Gaussian Z with isotropic view
+    noise, :math:`Z' = Z + \sigma E`, it is :math:`\frac12\log\det\Sigma_Z -
+    d\log\sigma` (the book's derivation). Scale-free (z -> s z shifts both halves
+    by :math:`d \log s`) at ``eps = 0``. The mean squared view distance uses the
+    divisor n, the covariance n - 1. Computed in float64.
+
+    Args:
+        z_a: Embeddings of the first view, shape (n, d), n >= 2.
+        z_b: Embeddings of the second view, same shape.
+        eps: Ridge of the log-det, >= 0, in squared units of z.
+
+    Returns:
+        Scalar float64 tensor (nats) on ``z_a``'s device (the CPU for MPS).
+
+    Raises:
+        TypeError: If a view is not a floating-point tensor.
+        ValueError: If the shapes differ or are not (n, d) with n >= 2, ``eps < 0``,
+            or the two views are equal (a zero view distance).
+    """
+    check_batch(z_a, name="z_a", min_rows=2)
+    check_batch(z_b, name="z_b", min_rows=2)
+    check_same_shape(z_a, z_b, names=("z_a", "z_b"))
+    eps = check_positive(eps, name="eps", strict=False)
+    a, b = to_float64(z_a), to_float64(z_b).to(to_float64(z_a).device)
+    d = a.shape[1]
+    distance = (a - b).pow(2).sum(dim=1).mean()  # E ||z - z'||^2
+    if distance.item() == 0:
+        raise ValueError(
+            "z_a and z_b: expected views that differ, got a zero view distance"
+        )
+    logdet = _logdet(_covariance64(a), eps=eps, n=a.shape[0], name="z_a")
+    return 0.5 * logdet - 0.5 * d * torch.log(distance / d)
 
 
 # --- The input mixture and its push-forward (I1), (I2) ------------------------------

@@ -161,6 +161,23 @@ def test_gaussian_mi_of_independent_views_is_its_small_bias():
 # --- (I1)-(I2) push-forward of the input mixture ---
 
 
+def test_entropy_minus_invariance_bound_as_written_and_scale_free():
+    z_a = _randn(3000, 4, seed=70) * torch.tensor([2.0, 1.0, 0.5, 0.1], dtype=F64)
+    z_b = z_a + 0.3 * _randn(3000, 4, seed=71)
+    got = information.entropy_minus_invariance_bound(z_a, z_b)
+    distance = (z_a - z_b).pow(2).sum(1).mean()
+    expected = information.gaussian_entropy(z_a, eps=0.0) - 2 * torch.log(
+        2 * math.pi * math.e * distance / 4
+    )
+    assert_close(got, expected)
+    assert_close(information.entropy_minus_invariance_bound(7 * z_a, 7 * z_b), got)
+    # Gaussian Z with isotropic view noise sigma: 1/2 log det Sigma_Z - d log sigma.
+    closed = 0.5 * math.log(4.0 * 1.0 * 0.25 * 0.01) - 4 * math.log(0.3)
+    assert got.item() == pytest.approx(closed, abs=0.15)
+    with pytest.raises(ValueError, match="differ"):
+        information.entropy_minus_invariance_bound(z_a, z_a)
+
+
 def test_pushforward_jacobian_is_the_spline_affine_map():
     net = _relu_mlp([2, 16, 16, 2], seed=0)
     x_n = _randn(8, 2, seed=21)
