@@ -381,8 +381,29 @@ def mean_pairwise_hsic(
     return M[off].mean()
 
 
+def _zca_whiten(h: Tensor, *, rtol: float = 1e-8) -> Tensor:
+    """ZCA-whiten the columns of h (n, k) in float64, on the retained eigenspace.
+
+    Directions of the covariance with eigenvalue <= ``rtol`` x the largest are
+    dropped (the result then has the identity covariance on the others'
+    span); returns float64 (n, k) with identity covariance when h has full
+    column rank.
+    """
+    h = to_float64(h)
+    h_c = h - h.mean(0)  # (n, k)
+    evals, evecs = torch.linalg.eigh(h_c.T @ h_c / (h.shape[0] - 1))  # (k,), (k, k)
+    keep = evals > rtol * evals.max()
+    U = evecs[:, keep]  # (k, r)
+    return h_c @ U @ torch.diag(evals[keep].rsqrt()) @ U.T  # (n, k)
+
+
 def feature_dependence(
-    h: Tensor, *, n_features: int = 32, seed: int = 0, unbiased: bool = False
+    h: Tensor,
+    *,
+    n_features: int = 32,
+    seed: int = 0,
+    unbiased: bool = False,
+    whiten: bool = False,
 ) -> dict[str, float | Tensor]:
     r"""Pairwise dependence of a representation, the chapter's Claims 4 and 5 score.
 
@@ -403,11 +424,20 @@ def feature_dependence(
     :math:`\overline{|r|}` next to it, since on SSL representations of the digits
     the two are almost functions of each other (chapter 03, notebook 3). Unitless.
 
+    ``whiten=True`` first ZCA-whitens the k drawn features,
+    :math:`\tilde h = (h - \bar h)\, C^{-1/2}` with C their (k, k) covariance
+    (directions with eigenvalue below 1e-8 of the largest dropped), so every pair
+    is uncorrelated (:math:`\overline{|r|}` about 0) and :math:`\bar H` sees only
+    the dependence that is left beyond correlation (the chapter's "whitened
+    HSIC"). ZCA keeps each whitened feature as close as possible to its
+    original one.
+
     Args:
         h: Representation, shape (n, d), n >= 4 (the unbiased estimator needs 4).
         n_features: Features to draw, an int >= 2 (default 32, the chapter's).
         seed: Seed of the draw, an int >= 0.
         unbiased: Use the unbiased HSIC estimator (Song et al., 2012).
+        whiten: ZCA-whiten the drawn features before scoring them.
 
     Returns:
         The scores as a dict with ``hsic`` (float, the mean normalised pairwise
@@ -423,6 +453,8 @@ def feature_dependence(
     check_batch(h, name="h", min_rows=4)
     check_int(n_features, name="n_features", minimum=2)
     check_int(seed, name="seed", minimum=0)
+    if not isinstance(whiten, bool):
+        raise TypeError(f"whiten: expected a bool, got {type(whiten).__name__}")
     alive = torch.nonzero(h.std(0) > 0).flatten().cpu()  # non-constant columns
     if len(alive) < 2:
         raise ValueError(
@@ -431,6 +463,8 @@ def feature_dependence(
     order = torch.randperm(len(alive), generator=torch.Generator().manual_seed(seed))
     features = alive[order[:n_features]]  # (k,)
     h_k = h[:, features.to(h.device)]  # (n, k)
+    if whiten:
+        h_k = _zca_whiten(h_k)  # (n, k) float64, uncorrelated columns
     M = pairwise_hsic(h_k, unbiased=unbiased, normalized=True)  # (k, k) float64
     R = torch.corrcoef(h_k.T.to(M.dtype))  # (k, k)
     off = ~torch.eye(len(features), dtype=torch.bool, device=M.device)
@@ -1068,8 +1102,11 @@ def within_block_covariance(z: Tensor, *, d: int) -> Tensor:
         \rVert_F^2 = c(Z) - c_\times(Z).
 
     It depends on each coordinate's marginal only (it is rotation-sensitive
-    through the marginals): the book reads it as favouring Gaussian marginals,
-    which is why the full term does worse at ICA (chapter Pitfalls).
+    through the marginals) and does not vanish at independent coordinates, which
+    is why the full term does worse at ICA. It is not a Gaussianity measure:
+    measured per marginal (chapter 03, notebook 2, m = 32, sigma = 2) it is
+    largest for bounded or discrete marginals (Rademacher, uniform), smaller for
+    a Gaussian and smaller still for heavy-tailed ones (Laplace, Student-t).
 
     Args:
         z: Projector output, shape (n, d * m), n >= 2.
@@ -1134,8 +1171,12 @@ def vcreg_ica(
     ``batch_size`` rows without replacement from ``generator`` (on the CPU) and
     takes one Adam step. ``penalty="cross_block"`` is ``cross_block_covariance``
     (book's (V3)); ``"full"`` is ``dltheory.losses.covariance``, VCReg's whole
-    covariance term (V1) (no variance term: a rotation of white data keeps every
-    variance at 1). The unmixing in the coordinates of x is :math:`W = R W_w`.
+    covariance term (V1). VCReg's variance term is left out, a choice of the
+    book: it acts on :math:`z = \sqrt 2 \cos(\omega h + b)`, whose variances
+    depend on the marginals of h and so on R (a rotation of white data keeps the
+    variances of h at 1, not those of z), so it would add another
+    marginal-dependent term, like the within-block part of the covariance. The
+    unmixing in the coordinates of x is :math:`W = R W_w`.
 
     The problem is not convex: at the chapter's defaults (d = 4, n = 5000) a
     minority of seeds ends in a mixed solution whose penalty on the full data is

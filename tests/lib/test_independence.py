@@ -672,6 +672,36 @@ def test_feature_dependence_sees_what_correlation_misses():
     assert out["hsic"] > 0.1, out["hsic"]
 
 
+def test_feature_dependence_whiten_keeps_only_nonlinear_dependence():
+    # Correlated Gaussians: all their dependence is linear, so whitening removes it
+    # (HSIC falls to the independent level); x and x^2 - 1 + x: whitening removes
+    # the correlation but not the dependence.
+    g = _gen(2)
+    x, e = torch.randn(2, 500, generator=g, dtype=F64)
+    gauss = torch.stack([x, 0.8 * x + 0.6 * e], 1)  # corr 0.8
+    raw = independence.feature_dependence(gauss, n_features=2, unbiased=True)
+    white = independence.feature_dependence(
+        gauss, n_features=2, unbiased=True, whiten=True
+    )
+    assert raw["abs_corr"] > 0.7, raw
+    assert raw["hsic"] > 0.2, raw
+    assert white["abs_corr"] < 1e-10, white
+    assert abs(white["hsic"]) < 0.02, white
+    nonlinear = torch.stack([x, x**2 - 1 + x], 1)
+    white = independence.feature_dependence(
+        nonlinear, n_features=2, unbiased=True, whiten=True
+    )
+    assert white["abs_corr"] < 1e-10, white
+    assert white["hsic"] > 0.1, white
+    # the whitened features are ZCA-whitened: identity covariance
+    h_w = independence._zca_whiten(
+        torch.randn(300, 4, generator=g) @ torch.randn(4, 4, generator=g)
+    )
+    torch.testing.assert_close(torch.cov(h_w.T), torch.eye(4, dtype=F64))
+    with pytest.raises(TypeError, match="whiten"):
+        independence.feature_dependence(gauss, whiten=1)
+
+
 def test_feature_dependence_errors():
     with pytest.raises(ValueError, match="non-constant"):
         independence.feature_dependence(torch.zeros(10, 3, dtype=F64))
