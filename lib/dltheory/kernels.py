@@ -29,17 +29,26 @@ suffice; augmented pairs correlated, the others decorrelated):
   ``InducedKernel.transform``.
 - (K2) induced kernel :math:`k^\star(x, x') = k_x^\top M k_{x'}`, :math:`M =
   C^\top C`: ``InducedKernel.kernel``.
-- (K3)/(K4) contrastive :math:`\lVert Z^\top Z - A \rVert_F^2`, optimum :math:`M_c
-  = K^{-1} A K^{-1}`: ``InducedKernel(loss="contrastive")``.
+- (K3)/(K4) contrastive :math:`\lVert Z^\top Z - A \rVert_F^2`, minimum-norm
+  optimum :math:`M_c = K^{-1} A K^{-1}` (ridge :math:`\lambda \to 0`):
+  ``InducedKernel(loss="contrastive")``. At a ridge :math:`\lambda > 0` the
+  same formula is kernel ridge regression onto the source indicators, no longer
+  an optimum of (K3).
+- (K3) plus the RKHS penalty :math:`\eta \lVert W \rVert_{HS}^2`, optimum: the
+  top-k eigenvectors of :math:`A - (\eta / 2) K^{-1}`:
+  ``InducedKernel(loss="contrastive", k=k, penalty=eta)``. With equal groups
+  these are the eigenvectors of (K6) at :math:`\mu = \eta / 2` (the chapter's
+  proposition; only the scale of each coordinate differs).
 - (K5)/(K6) non-contrastive :math:`\operatorname{tr}(Z L Z^\top) + \mu
   \operatorname{tr}(Z K^{-1} Z^\top)` s.t. :math:`Z Z^\top = N I_k`:
   ``InducedKernel(loss="non_contrastive")``.
 
 Numerics: kernels and closed forms run in float64 on the input's device (the CPU
 for MPS, which has no float64) and return float64. :math:`K^{-1}` is always
-:math:`(K + \lambda I)^{-1}` via ``torch.linalg.eigh`` with a ridge
-:math:`\lambda` (chapter Pitfalls: the RBF Gram of digit views has condition
-number about 1e5). Eigenvector signs are fixed (largest-magnitude entry > 0).
+:math:`(K + \lambda I)^{-1}` via ``torch.linalg.eigh``; ``ridge=0`` is allowed
+when K is invertible (a condition number of about 1e5, that of the RBF Gram of
+digit views, costs about 5 of float64's 16 digits and is harmless). Eigenvector
+signs are fixed (largest-magnitude entry > 0).
 Cost: O(N^2 d) for a Gram matrix, O(N^3) for each eigendecomposition.
 """
 
@@ -116,7 +125,11 @@ def _sq_dists(x: Tensor, y: Tensor) -> Tensor:
 
 
 def median_heuristic(x: Tensor) -> float:
-    r"""Median-heuristic RBF bandwidth [kiani2022kernel, arXiv:2209.14884].
+    r"""Median-heuristic RBF bandwidth, a common default (not the paper's).
+
+    A widespread rule of thumb for kernel methods (used e.g. by Gretton et al.,
+    "A kernel two-sample test", JMLR 2012); the paper's bandwidth choice was not
+    available to the book.
 
     .. math::
         \gamma = 1 / \mathrm{median}_{i<j} \lVert x_i - x_j \rVert^2
@@ -154,7 +167,9 @@ def median_heuristic(x: Tensor) -> float:
 
 
 def rbf_kernel(x: Tensor, y: Tensor, *, gamma: float | None = None) -> Tensor:
-    r"""Gaussian (RBF) base kernel [kiani2022kernel, arXiv:2209.14884].
+    r"""Gaussian (RBF) base kernel, the standard one (the book's choice of base kernel).
+
+    The chapter's base kernel; the paper's kernels were not available to the book.
 
     .. math::
         k(x, y) = \exp(-\gamma \lVert x - y \rVert^2)
@@ -441,8 +456,11 @@ def pair_scores(
 ) -> tuple[Tensor, Tensor]:
     r"""Normalised-kernel scores of augmented and of unrelated pairs (Claim 2).
 
-    The scores behind ``pair_separation`` [kiani2022kernel, arXiv:2209.14884,
-    abstract]: with the normalised kernel (cosine similarity in feature space)
+    The scores behind ``pair_separation``: the book's measurement of the sentence
+    of [kiani2022kernel, arXiv:2209.14884, abstract] that the induced kernel
+    "correlates points which are related by an augmentation"; the cosine score and
+    the AUC are the book's choice, not the paper's. With the normalised kernel
+    (cosine similarity in feature space)
 
     .. math::
         s(x, x') = \frac{k(x, x')}{\sqrt{k(x, x)\, k(x', x')}},
@@ -506,6 +524,7 @@ def pair_separation(
 ) -> dict[str, float]:
     r"""How well a kernel tells augmented pairs from unrelated ones (Claim 2).
 
+    The book's measurement (score and AUC are the book's choice) of
     [kiani2022kernel, arXiv:2209.14884, abstract: the induced kernel "correlates
     points which are related by an augmentation ... and de-correlates points
     otherwise"]. With the normalised kernel (cosine similarity in feature space)
@@ -574,7 +593,26 @@ class InducedKernel:
     the sum of the coefficients :math:`K_\lambda^{-1} k_x` over the views of
     source g. ``k=None`` is full rank (k = G sources, zero loss); k < G keeps the
     k largest groups (Eckart-Young), which is degenerate when sizes tie (a
-    warning; chapter Claim 4).
+    warning; chapter Claim 4). At :math:`\lambda > 0` this C is kernel ridge
+    regression of the source indicators E on the views, :math:`f(x) = E^\top
+    (K + \lambda I)^{-1} k_x`, and no longer an optimum of (K3); only the limit
+    :math:`\lambda \to 0` is (K4).
+
+    ``loss="contrastive"`` with ``penalty`` :math:`\eta > 0`: (K3) plus the
+    RKHS penalty, :math:`\lVert Z^\top Z - A \rVert_F^2 + \eta
+    \operatorname{tr}(Z K_\lambda^{-1} Z^\top)` (:math:`= \lVert Z^\top Z - B
+    \rVert_F^2 + \text{const}`, :math:`B = A - \tfrac{\eta}{2}
+    K_\lambda^{-1}`), optimum by Eckart-Young
+
+    .. math::
+        Z^\top = [b_1, \dots, b_k]\, \mathrm{diag}(\beta_1, \dots,
+        \beta_k)^{1/2}, \quad B b_j = \beta_j b_j,\ \beta_1 \ge \dots \ge
+        \beta_k > 0, \quad C = Z K_\lambda^{-1} .
+
+    With equal group sizes V, :math:`L = V I - A`, so :math:`B = V I - (L +
+    \tfrac{\eta}{2} K_\lambda^{-1})`: the :math:`b_j` are the :math:`u_j` of
+    (K6) at :math:`\mu = \eta / 2` (the chapter's proposition), and the two
+    representations differ only by the scale of each coordinate.
 
     ``loss="non_contrastive"``, the book's (K5) :math:`\operatorname{tr}(Z L
     Z^\top) + \mu \operatorname{tr}(Z K_\lambda^{-1} Z^\top)` s.t. :math:`Z
@@ -598,6 +636,9 @@ class InducedKernel:
             1e-3, the chapter's).
         mu: Weight :math:`\mu` > 0 of the RKHS norm in (K5) (default 1e-2, the
             chapter's); ignored for ``"contrastive"``.
+        penalty: Weight :math:`\eta` >= 0 of the RKHS penalty added to (K3)
+            (``"contrastive"`` only; default 0, the unregularised (K4)); > 0
+            needs an int ``k``.
         gamma: RBF inverse squared bandwidth > 0; None: median heuristic on the
             training points at ``fit`` (stored in ``gamma_``). Ignored when
             ``base_kernel`` is given.
@@ -607,14 +648,16 @@ class InducedKernel:
     Fitted attributes (after ``fit``): ``x_train_`` (N, d) float64,
     ``gamma_`` (float or None), ``kernel_eigvals_`` (N,) eigenvalues of K,
     ascending, ``coef_`` C (k, N), ``eigvals_`` (k,) the eigenvalues selecting the
-    representation (group sizes, descending, for contrastive; :math:`\nu_j`,
-    ascending, for non-contrastive), ``embedding_`` (N, k) the optimum
+    representation (group sizes, descending, for contrastive; :math:`\beta_j`,
+    descending, with a penalty; :math:`\nu_j`, ascending, for
+    non-contrastive), ``embedding_`` (N, k) the optimum
     :math:`Z^\top`.
 
     Raises:
         TypeError: If an argument has the wrong type.
         ValueError: If ``loss`` is unknown, ``k < 1``, ``ridge < 0``,
-            ``mu <= 0``, ``gamma <= 0``, or ``k`` is None for non-contrastive.
+            ``mu <= 0``, ``penalty < 0``, ``gamma <= 0``, or ``k`` is None for
+            non-contrastive or with a penalty.
     """
 
     def __init__(
@@ -624,6 +667,7 @@ class InducedKernel:
         k: int | None = None,
         ridge: float = 1e-3,
         mu: float = 1e-2,
+        penalty: float = 0.0,
         gamma: float | None = None,
         base_kernel: Callable[[Tensor, Tensor], Tensor] | None = None,
     ) -> None:
@@ -634,6 +678,9 @@ class InducedKernel:
             raise ValueError("k: expected an int >= 1 for 'non_contrastive', got None")
         check_positive(ridge, name="ridge", strict=False)
         check_positive(mu, name="mu")
+        penalty = check_positive(penalty, name="penalty", strict=False)
+        if penalty > 0 and k is None:
+            raise ValueError("k: expected an int >= 1 with penalty > 0, got None")
         if gamma is not None:
             check_positive(gamma, name="gamma")
         if base_kernel is not None and not callable(base_kernel):
@@ -645,6 +692,7 @@ class InducedKernel:
         self.k = k
         self.ridge = ridge
         self.mu = mu
+        self.penalty = penalty
         self.gamma = gamma
         self.base_kernel = base_kernel
 
@@ -700,6 +748,9 @@ class InducedKernel:
         return self
 
     def _fit_contrastive(self, group_ids: Tensor, K_inv: Tensor) -> None:
+        if self.penalty > 0:
+            self._fit_penalised_contrastive(group_ids, K_inv)
+            return
         _, index, sizes = torch.unique(
             group_ids, return_inverse=True, return_counts=True
         )  # (N,), (G,)
@@ -721,6 +772,24 @@ class InducedKernel:
         self.eigvals_ = sizes[order].to(torch.float64)  # (k,)
         self.embedding_ = E  # (N, k) Z^T: Z^T Z = A restricted to the kept groups
         self.coef_ = E.T @ K_inv  # (k, N)
+
+    def _fit_penalised_contrastive(self, group_ids: Tensor, K_inv: Tensor) -> None:
+        n = K_inv.shape[0]
+        if self.k > n:
+            raise ValueError(f"k: expected an int <= N = {n}, got {self.k}")
+        B = augmentation_adjacency(group_ids) - (self.penalty / 2) * K_inv  # (N, N)
+        beta, U = torch.linalg.eigh((B + B.T) / 2)  # ascending
+        beta, U = beta.flip(0)[: self.k], U.flip(1)[:, : self.k]  # (k,), (N, k)
+        if beta[-1].item() <= 0:
+            n_pos = int((beta > 0).sum())
+            raise ValueError(
+                f"k: only {n_pos} eigenvalues of A - (penalty / 2) K^-1 are "
+                f"positive, got k = {self.k}; lower k or the penalty"
+            )
+        Zt = fix_signs(U) * beta.sqrt()  # (N, k)
+        self.eigvals_ = beta
+        self.embedding_ = Zt
+        self.coef_ = Zt.T @ K_inv  # (k, N)
 
     def _fit_non_contrastive(self, group_ids: Tensor, K_inv: Tensor) -> None:
         n = K_inv.shape[0]
@@ -796,8 +865,9 @@ def contrastive_kernel_loss(f: Tensor, A: Tensor) -> Tensor:
         \rVert_F^2, \qquad F = Z^\top \in \mathbb R^{N \times k}
 
     The book's own formulation (a spectral-contrastive-type loss whose optimum
-    correlates augmented views and decorrelates the others); the paper's exact
-    contrastive loss is quoted on the chapter's first page. Differentiable.
+    correlates augmented views and decorrelates the others); the paper's
+    contrastive loss was not available to the book (the chapter's first page
+    says so). Differentiable.
 
     Args:
         f: Representation of the N training views, shape (N, k).

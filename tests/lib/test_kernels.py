@@ -269,6 +269,97 @@ def test_non_contrastive_transform_reproduces_embedding():
     assert_close(model.kernel(x[:5], x), model.transform(x[:5]) @ model.transform(x).T)
 
 
+# --- InducedKernel: contrastive with an RKHS penalty; the chapter's proposition ------
+
+
+def _pc_objective(Zt, A, Kinv, eta):
+    return ((Zt @ Zt.T - A) ** 2).sum() + eta * torch.trace(Zt.T @ Kinv @ Zt)
+
+
+def test_penalised_contrastive_optimal():
+    # (K3) + eta ||W||^2 = ||Z^T Z - (A - eta/2 K^-1)||^2 + const, minimised by
+    # the top-k eigenpairs of B = A - eta/2 K^-1 (Eckart-Young): compare with
+    # random perturbations of the optimum (any Z is feasible here).
+    x, ids = _views(seed=5)
+    n, k, eta, ridge = 18, 4, 0.2, 1e-3
+    model = kernels.InducedKernel(
+        "contrastive", k=k, penalty=eta, ridge=ridge, gamma=0.5
+    ).fit(x, ids)
+    A = kernels.augmentation_adjacency(ids)
+    K = kernels.rbf_kernel(x, x, gamma=0.5)
+    Kinv = torch.linalg.inv(K + ridge * torch.eye(n, dtype=F64))
+    Zt = model.embedding_  # (N, k)
+    best = _pc_objective(Zt, A, Kinv, eta)
+    B = A - eta / 2 * Kinv
+    beta = torch.linalg.eigvalsh(B).flip(0)
+    # Eckart-Young value: ||B||_F^2 - sum of the top-k beta^2, plus the constant
+    const = (A**2).sum() - (B**2).sum()
+    assert_close(best, const + (B**2).sum() - (beta[:k] ** 2).sum())
+    assert_close(model.eigvals_, beta[:k])
+    g = _gen(8)
+    for _ in range(20):
+        other = _pc_objective(
+            Zt + 0.05 * torch.randn(n, k, generator=g, dtype=F64), A, Kinv, eta
+        )
+        assert other > best + 1e-9
+    assert_close(
+        model.transform(x[:3]), kernels.rbf_kernel(x[:3], x, gamma=0.5) @ Kinv @ Zt
+    )
+
+
+@pytest.mark.parametrize("mu", [1e-2, 0.1])
+def test_proposition_same_optimum_at_eta_two_mu(mu):
+    # The chapter's proposition: with equal groups (L = V I - A) and the same RKHS
+    # penalty, (K5) = const - tr(Z (A - mu K^-1) Z^T) under Z Z^T = N I, and
+    # (K3) + eta ||W||^2 = ||Z^T Z - (A - eta/2 K^-1)||^2 + const, so the two
+    # optima share their eigenvectors at eta = 2 mu: cosines 1 to 1e-12.
+    x, ids = _views(n_src=8, views=3, seed=6)
+    n, k, ridge = 24, 5, 1e-3
+    nc = kernels.InducedKernel(
+        "non_contrastive", k=k, mu=mu, ridge=ridge, gamma=0.5
+    ).fit(x, ids)
+    pc = kernels.InducedKernel(
+        "contrastive", k=k, penalty=2 * mu, ridge=ridge, gamma=0.5
+    ).fit(x, ids)
+    u = nc.embedding_ / nc.embedding_.norm(dim=0)
+    b = pc.embedding_ / pc.embedding_.norm(dim=0)
+    cosines = (u * b).sum(0).abs()  # (k,)
+    assert (1 - cosines).abs().max() < 1e-12, cosines
+    assert_close(pc.eigvals_, 3 - nc.eigvals_)  # beta_j = V - nu_j
+    # the two objectives, term by term, on a random feasible Z (Z Z^T = N I)
+    A = kernels.augmentation_adjacency(ids)
+    L = kernels.laplacian(A)
+    K = kernels.rbf_kernel(x, x, gamma=0.5)
+    Kinv = torch.linalg.inv(K + ridge * torch.eye(n, dtype=F64))
+    Q, _ = torch.linalg.qr(torch.randn(n, k, generator=_gen(9), dtype=F64))
+    Zt = math.sqrt(n) * Q
+    assert_close(
+        _nc_objective(Zt, L, Kinv, mu),
+        3 * n * k - torch.trace(Zt.T @ (A - mu * Kinv) @ Zt),
+    )
+    B = A - mu * Kinv  # A - (eta / 2) K^-1 at eta = 2 mu
+    assert_close(
+        _pc_objective(Zt, A, Kinv, 2 * mu),
+        ((Zt @ Zt.T - B) ** 2).sum() + (A**2).sum() - (B**2).sum(),
+    )
+    # negative control: at eta = mu (not 2 mu) the eigenvectors differ
+    off = kernels.InducedKernel(
+        "contrastive", k=k, penalty=mu, ridge=ridge, gamma=0.5
+    ).fit(x, ids)
+    b_off = off.embedding_ / off.embedding_.norm(dim=0)
+    assert (1 - (u * b_off).sum(0).abs()).abs().max() > 1e-6
+
+
+def test_penalised_contrastive_errors():
+    x, ids = _views(seed=5)
+    with pytest.raises(ValueError, match="k: expected an int >= 1 with penalty"):
+        kernels.InducedKernel("contrastive", penalty=0.1)
+    with pytest.raises(ValueError, match="penalty"):
+        kernels.InducedKernel("contrastive", k=2, penalty=-1.0)
+    with pytest.raises(ValueError, match="positive"):  # huge penalty: B < 0
+        kernels.InducedKernel("contrastive", k=3, penalty=1e6, gamma=0.5).fit(x, ids)
+
+
 @pytest.mark.parametrize(
     ("make", "err", "match"),
     [
