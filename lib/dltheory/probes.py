@@ -17,7 +17,10 @@ measures collapse:
     \operatorname{erank}(F) = \exp\Big(-\sum_k p_k \log p_k\Big),\qquad
     p_k = \frac{\sigma_k^2}{\sum_j \sigma_j^2}  \tag{F1}
 
-with :math:`\sigma_k` the singular values of the centred feature matrix. Shapes:
+with :math:`\sigma_k` the singular values of the centred feature matrix. (F1) is
+Roy and Vetterli's effective rank [roy2007effective] of the covariance
+:math:`F^\top F / n`, whose eigenvalues are :math:`\sigma_k^2 / n`, not of the
+feature matrix itself (theirs would normalise the :math:`\sigma_k`). Shapes:
 ``n`` samples, ``H`` features. Accuracies are fractions in [0, 1].
 """
 
@@ -382,6 +385,9 @@ def probe_features(
 
 def effective_rank(f: Tensor) -> float:
     r"""Effective rank of a feature matrix, Eq. (F1) [roy2007effective].
+
+    Roy and Vetterli's effective rank of the covariance of the centred features (the
+    squared singular values of ``f`` are normalised), not of ``f`` itself.
 
     The exponential of the entropy of the normalised squared singular values of
     the centred features, computed in float64: between 1 (all variance along one

@@ -505,3 +505,21 @@ def test_probes_reject_bad_input(call, error, match):
     y = torch.arange(20) % 2
     with pytest.raises(error, match=match):
         call(f, y)
+
+
+def test_effective_rank_is_roy_vetterli_of_the_covariance():
+    # (F1) normalises the squared singular values of the centred F: Roy and Vetterli's
+    # effective rank of the covariance F^T F / n (its eigenvalues), not of F itself.
+    gen = torch.Generator().manual_seed(0)
+    scales = torch.tensor([3.0, 2.0, 1.0, 1.0, 0.5, 0.1], dtype=torch.float64)
+    f = torch.randn(50, 6, generator=gen, dtype=torch.float64) * scales  # (n, H)
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(f.T, correction=0))  # (H,)
+    p = eigenvalues / eigenvalues.sum()
+    expected = torch.exp(-(p * p.log()).sum()).item()
+    assert abs(probes.effective_rank(f) - expected) < 1e-10
+    # Negative control: Roy and Vetterli's effective rank of F itself (singular values
+    # normalised, not their squares) is another number.
+    s = torch.linalg.svdvals(f - f.mean(dim=0))
+    q = s / s.sum()
+    of_f = torch.exp(-(q * q.log()).sum()).item()
+    assert abs(probes.effective_rank(f) - of_f) > 0.1
