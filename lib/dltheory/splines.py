@@ -1014,3 +1014,107 @@ class RefStatBN(nn.BatchNorm1d):
         if self.affine:
             y = y * self.weight + self.bias
         return y
+
+
+def fit_epochs(
+    net: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    x_test: Tensor,
+    y_test: Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 0.05,
+    optimizer: str = "sgd",
+    weight_decay: float = 0.0,
+    full_stats: bool = False,
+    generator: torch.Generator | None = None,
+) -> dict[str, list[float]]:
+    """Train a classifier by epochs (shuffled batches) and record the accuracies.
+
+    Cross-entropy for C > 1 outputs, logistic loss for one output (label 1 where the
+    logit is positive). SGD has momentum 0.9; ``"adam"`` is torch's Adam. After each
+    epoch the BatchNorm1d statistics are set to those of the whole training set
+    (``freeze_bn_stats``) and train and test accuracy are measured in eval mode, so
+    every BN variant is evaluated the same way. With ``full_stats`` every
+    ``RefStatBN`` layer normalises with the statistics of the whole training set,
+    recomputed at each step with gradients (the "no jitter" control of claim 4):
+    each step forwards the batch and the training set together.
+
+    Args:
+        net: Maps (n, d) to logits (n, C) or (n, 1).
+        x: Training inputs, shape (n, d).
+        y: Integer training labels, shape (n,).
+        x_test: Test inputs, shape (m, d).
+        y_test: Integer test labels, shape (m,).
+        epochs: Number of passes over the training set, >= 1.
+        batch_size: Batch size (the last, smaller batch is dropped).
+        lr: Learning rate.
+        optimizer: ``"sgd"`` (momentum 0.9) or ``"adam"``.
+        weight_decay: The optimiser's weight decay.
+        full_stats: Use the reference-row statistics in every ``RefStatBN``.
+        generator: CPU generator for the shuffles.
+
+    Returns:
+        ``{"epoch", "train", "test"}``: lists over epochs 1..epochs.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If an argument is out of range.
+    """
+    from dltheory._checks import check_choice, check_labels, check_positive
+
+    _check_matrix(x, name="x")
+    check_labels(y, name="y", n=x.shape[0])
+    _check_matrix(x_test, name="x_test", cols=x.shape[1])
+    check_labels(y_test, name="y_test", n=x_test.shape[0])
+    check_int(epochs, name="epochs", minimum=1)
+    check_int(batch_size, name="batch_size", minimum=2)
+    check_positive(lr, name="lr")
+    check_positive(weight_decay, name="weight_decay", strict=False)
+    check_choice(optimizer, name="optimizer", choices=("sgd", "adam"))
+    check_generator(generator)
+    if batch_size > x.shape[0]:
+        raise ValueError(f"batch_size: expected <= {x.shape[0]}, got {batch_size}")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(
+            net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay
+        )
+    else:
+        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    refs = [m for m in net.modules() if isinstance(m, RefStatBN)]
+    for m in refs:
+        m.ref_rows = x.shape[0] if full_stats else 0
+
+    def loss_and_hits(logits, target):
+        if logits.shape[1] == 1:
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                logits[:, 0], target.to(logits.dtype)
+            )
+            return loss, ((logits[:, 0] > 0).long() == target)
+        return nn.functional.cross_entropy(logits, target), logits.argmax(1) == target
+
+    history: dict[str, list[float]] = {"epoch": [], "train": [], "test": []}
+    n_batches = x.shape[0] // batch_size
+    for epoch in range(1, epochs + 1):
+        net.train()
+        order = torch.randperm(x.shape[0], generator=gen)
+        for i in range(n_batches):
+            idx = order[i * batch_size : (i + 1) * batch_size]
+            xb = torch.cat([x[idx], x]) if full_stats and refs else x[idx]
+            logits = net(xb)[: len(idx)]  # (B, C)
+            loss, _ = loss_and_hits(logits, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if _batch_norms(net):
+            freeze_bn_stats(net, x)
+        net.eval()
+        with torch.no_grad():
+            history["epoch"].append(epoch)
+            for key, (xs, ys) in (("train", (x, y)), ("test", (x_test, y_test))):
+                hits = loss_and_hits(net(xs), ys)[1]
+                history[key].append(hits.float().mean().item())
+    return history

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from dltheory import models, splines
+from dltheory import data, models, splines
 
 
 def _relu_mlp(dims, *, seed, dtype=torch.float64, bias=True):
@@ -494,3 +494,31 @@ def test_ref_stat_bn_uses_the_reference_rows():
     ref.ref_rows, ref.mean_noise_batch = 0, 4
     ref.noise_generator = torch.Generator().manual_seed(0)
     assert not torch.allclose(ref(x), bn(x))
+
+
+def test_fit_epochs_trains_records_and_uses_full_statistics():
+    split = data.two_moons(100, noise=0.1, seed=0, test_size=0.2)
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(2, 16), splines.RefStatBN(16), nn.ReLU(), nn.Linear(16, 1)
+    )
+    h = splines.fit_epochs(
+        net, *split, epochs=3, batch_size=8, lr=1e-2, optimizer="adam",
+        full_stats=True,
+    )  # fmt: skip
+    assert h["epoch"] == [1, 2, 3]
+    assert h["train"][-1] > 0.75
+    assert not net.training
+    assert net[1].ref_rows == 80  # the whole training set normalises every step
+    # Evaluated with the training set's exact statistics.
+    _, var = splines.bn_stats(net[0].weight, split.x_train, net[0].bias)
+    assert_close(net[1].running_var, var.float() ** 2)
+    ten = models.MLP([2, 8, 3])
+    y3 = split.y_train % 3
+    h3 = splines.fit_epochs(ten, split.x_train, y3, split.x_test, split.y_test % 3,
+                            epochs=1, batch_size=10)  # fmt: skip
+    assert len(h3["test"]) == 1
+    with pytest.raises(ValueError, match="batch_size"):
+        splines.fit_epochs(ten, *split, epochs=1, batch_size=500)
+    with pytest.raises(ValueError, match="optimizer"):
+        splines.fit_epochs(ten, *split, epochs=1, optimizer="rmsprop")
