@@ -499,9 +499,9 @@ def tls_offset(W: Tensor, Z: Tensor) -> Tensor:
     r"""Offsets b_k of the hyperplanes {<w_k, z> = b_k} closest to Z in least squares.
 
     (B3): for a fixed normal w_k the squared distance of z_i to the hyperplane is
-    (<w_k, z_i> - b)^2 / ||w_k||^2, a quadratic in b minimised at the mean of
+    (<w_k, z_i> - b)^2 / norm(w_k)^2, a quadratic in b minimised at the mean of
     <w_k, z_i>: the BN mean mu_k of (B1) (without bias). The minimum is
-    n sigma_k^2 / ||w_k||^2.
+    n sigma_k^2 / norm(w_k)^2.
 
     Args:
         W: Normals, shape (K, d), no zero row.
@@ -523,7 +523,7 @@ def tls_offset(W: Tensor, Z: Tensor) -> Tensor:
 def hyperplane_distances(W: Tensor, b: Tensor, Z: Tensor) -> Tensor:
     r"""Euclidean distance of each z_i to each hyperplane {z : <w_k, z> = b_k}.
 
-    d(z_i, H_k) = |<w_k, z_i> - b_k| / ||w_k|| (B3), in float64.
+    d(z_i, H_k) = abs(<w_k, z_i> - b_k) / norm(w_k) (B3), in float64.
 
     Args:
         W: Normals, shape (K, d), no zero row.
@@ -738,11 +738,11 @@ def unit_boundary_distances(
     r"""Linearised distance of each point to each hidden unit's zero set (B4).
 
     For unit j of layer l with pre-activation h_j and gradient g_j = grad_x h_j(x),
-    constant on x's region, d_j(x) = |h_j(x)| / ||g_j||: the distance to the zero set
-    of h_j's affine extension. It is the exact distance to {h_j = 0} when the ball of
-    radius d_j around x stays inside x's region of the layers before l, i.e. when
-    d_j <= min over earlier units of d_i (always for layer 1). A unit with g_j = 0 is
-    constant on the region: distance +inf there (no boundary of its own).
+    constant on x's region, d_j(x) = abs(h_j(x)) / norm(g_j): the distance to the
+    zero set of h_j's affine extension. It is the exact distance to {h_j = 0} when
+    the ball of radius d_j around x stays inside x's region of the layers before l,
+    i.e. when d_j <= min over earlier units of d_i (always for layer 1). A unit with
+    g_j = 0 is constant on the region: distance +inf there (no boundary of its own).
     BatchNorm1d layers are folded first (``fold_bn``; freeze the statistics).
 
     Args:
@@ -785,7 +785,7 @@ def unit_boundary_distances(
 def boundary_distance(net: nn.Module, X: Tensor) -> Tensor:
     r"""Distance of each point to the nearest boundary of the partition (B4), exact.
 
-    The minimum over all hidden units of |h_j(x)| / ||grad h_j(x)||. x's region is
+    The minimum over all hidden units of abs(h_j(x)) / norm(grad h_j(x)). x's region is
     the polytope where every unit keeps its sign, and on it each h_j equals its affine
     extension, so the region is the intersection of the half-spaces of these
     extensions: the distance from x to its complement is the smallest distance to one
@@ -891,7 +891,7 @@ def bn_offset_jitter(
     Var[mu_B] = sigma^2 / B: the ratio is 1 up to sampling noise. Without
     replacement the prediction carries the factor sqrt((n - B) / (n - 1)), which the
     ratio divides out. With beta = 0 the first-layer hyperplane of unit k sits at
-    <w_k, z> = mu_B, so it jitters by sigma_k / (sqrt(B) ||w_k||) in input units; with
+    <w_k, z> = mu_B, so it jitters by sigma_k / (sqrt(B) norm(w_k)) in input units; with
     beta != 0 the offset is mu_B - beta sigma_B / gamma and sigma_B jitters too (not
     covered here).
 
@@ -904,7 +904,7 @@ def bn_offset_jitter(
         generator: CPU generator for the draws.
 
     Returns:
-        Float64 tensor (K,): std(mu_B) / (predicted std).
+        The ratio std(mu_B) / predicted std of each unit, float64, shape (K,).
 
     Raises:
         TypeError: If an argument has the wrong type.
