@@ -40,8 +40,10 @@ Barlow Twins reading is unverified):
   the linear spectral contrastive (SimCLR) and Barlow Twins closed forms:
   ``spectral_contrastive_linear_closed_form``,
   ``barlow_twins_linear_closed_form``; ``cca``.
-- (S6) SimCLR in graph form: ``simclr_graph_loss``; the spectral contrastive loss
-  in graph form: ``spectral_contrastive_loss``; ``classical_mds``.
+- (S6) SimCLR in graph form, the cross-entropy between G and the row-stochastic
+  similarity :math:`P(Z)`: ``simclr_graph_loss`` (its default ``form="paper"``);
+  the spectral contrastive loss in graph form, kernel PCA of the normalised
+  adjacency :math:`\hat G`: ``spectral_contrastive_loss``; ``classical_mds``.
 
 Numerics: closed forms and eigendecompositions run in float64 on the input's
 device (on MPS, which has no float64, on the CPU) and return float64. Eigenvector
@@ -945,24 +947,24 @@ def simclr_graph_loss(
 
     With :math:`s_{ij}` the cosine similarity of :math:`z_i, z_j` (``F.normalize``,
     as ``losses.info_nce``), :math:`\tau` = ``tau`` and the row-stochastic
-    similarity :math:`\hat G(Z)_{ij} = e^{s_{ij}/\tau} / \sum_{k \ne i}
+    similarity :math:`P(Z)_{ij} = e^{s_{ij}/\tau} / \sum_{k \ne i}
     e^{s_{ik}/\tau}` (:math:`j \ne i`), ``form="paper"`` is the cross-entropy
-    between the matrices G and :math:`\hat G(Z)` of
+    between the matrices G and :math:`P(Z)` of
     [balestriero2022contrastive, arXiv:2205.11508v3, Sec. 2] (cited by section: the
     book read it in a secondary reproduction of that section, not in the paper),
     averaged over the N anchors:
 
     .. math::
         \mathcal L_{\text{paper}} = -\frac1N \sum_{i} \sum_{j \ne i} G_{ij}
-            \log \hat G(Z)_{ij}
+            \log P(Z)_{ij} \tag{S6}
 
     (the paper writes the sum; the 1/N makes one positive per sample equal
-    NT-Xent's mean). ``form="book"`` is the book's (S6), the log of the
-    G-weighted mean of the positives' probabilities:
+    NT-Xent's mean). ``form="book"`` is an earlier variant of the book, **not** (S6),
+    the log of the G-weighted mean of the positives' probabilities:
 
     .. math::
         \mathcal L_{\text{book}} = -\frac1N \sum_i \log
-            \frac{\sum_{j \ne i} G_{ij}\, \hat G(Z)_{ij}}{\sum_j G_{ij}} \tag{S6}
+            \frac{\sum_{j \ne i} G_{ij}\, P(Z)_{ij}}{\sum_j G_{ij}}
 
     Both equal NT-Xent [chen2020simclr, arXiv:2002.05709v3, Eq. (1)],
     ``losses.info_nce(..., convention="paper")``, when every sample has one positive
@@ -1063,9 +1065,12 @@ def classical_mds(
     squared Euclidean distances :math:`D^{(2)}_{ij} = \lVert y_i - y_j \rVert^2` it
     returns a centred configuration with those distances (up to an orthogonal map)
     when K covers their rank; a ``gram`` is used as given, not centred (pass
-    :math:`HBH` to centre it), so that ``classical_mds(gram=G_hat, K=K)`` is the
-    minimiser of ``spectral_contrastive_loss``. Negative eigenvalues (distances
-    that are not Euclidean) give zero columns. Signs fixed.
+    :math:`HBH` to centre it), so that ``classical_mds(gram=G_hat, K=K)`` is
+    kernel PCA of the normalised adjacency, the minimiser of
+    ``spectral_contrastive_loss``; this is not MDS of a distance (G_hat's zero
+    diagonal would imply squared distances :math:`-2\hat G_{ij} \le 0`).
+    Negative eigenvalues (distances that are not Euclidean) give zero columns.
+    Signs fixed.
 
     Args:
         d2: Squared distances, shape (N, N), symmetric, non-negative.

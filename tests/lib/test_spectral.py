@@ -392,7 +392,8 @@ def test_simclr_graph_loss_matches_the_papers_cross_entropy_as_written():
             if j != i:
                 total = total - G[i, j] * torch.log(torch.exp(s[i, j]) / den)
     assert_close(spectral.simclr_graph_loss(Z, G, tau=0.5), total / 7)
-    # Jensen: the paper's form is never below the book's (S6) on a 0/1 graph.
+    # Jensen: (S6), the paper's form, is never below the book's earlier variant
+    # (form="book") on a 0/1 graph.
     binary = (G > 0).to(G)
     paper = spectral.simclr_graph_loss(Z, binary, tau=0.5)
     assert paper >= spectral.simclr_graph_loss(Z, binary, tau=0.5, form="book")
