@@ -6,7 +6,7 @@ downstream probe and the degeneracy of the augmentation-only graph). The losses 
 closed forms (K3)-(K6) they check are the book's own formulation (the paper's loss
 definitions and theorems were not available), consistent with the paper's abstract
 and introduction. Each test uses its notebook's setting, at a reduced pool (300
-digits x 3 views) where the notebook's would be slow, and runs the same assertion
+digits x 3 views; 500 for claim 3) where the notebook's would be slow, and runs the same assertion
 on a negative control where the claim is false (shuffled group ids, A = I, the
 unregularised optimum), which must fail it.
 
