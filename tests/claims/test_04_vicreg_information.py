@@ -1,10 +1,11 @@
 """Claims of chapter 04 (book/04_vicreg_information), arXiv:2207.10081.
 
 Claim 1 is shown in notebook 1 (the spline push-forward of a Gaussian-mixture input),
-claims 2 and 4 in notebook 2 (the Gaussian MI between views during VICReg training; the
-dimensional collapse behind the strongly correlated embedding), claim 3 in notebook 3
-(the paper's assumptions on trained embeddings). The labels (I1)-(I6) and the steps the
-chapter marks as such are the book's own statement of the paper's construction.
+claims 2 and 4 in notebook 2 (the objective VICReg's terms stand for, against
+SimCLR; the dimensional collapse behind the strongly correlated embedding), claim 3 in
+notebook 3 (the paper's assumptions on trained embeddings). The labels (I1)-(I6) and
+the steps the chapter marks as such are the book's own statement of the paper's
+construction.
 """
 
 import dataclasses
@@ -286,17 +287,17 @@ def test_claim2_information_objective_rises_only_with_strong_covariance_term(see
 @pytest.mark.parametrize("seed", SEEDS)
 def test_claim4_cov_weight_lifts_the_dimensional_collapse(seed):
     # Claim 4, the brief's puzzle (target claim-04-4, notebook 2, section 4). Measured:
-    # torch 2.13 on the CPU, seeds 0 / 1, final test embeddings (eval mode):
-    # - VICReg 25/25/1: log det R = -137.3 / -134.2 nats, 24 / 23 of the 32
-    #   eigenvalues of R below 0.01, effective rank 4.1 / 4.0; log det R changes by
-    #   < 0.01 nats between eps = 0 and 1e-6 (smallest eigenvalue of R 2e-3), so
-    #   the ridge is not the cause;
-    # - cov_weight 25: log det R = -36.1 / -34.3, no eigenvalue below 0.01,
-    #   effective rank 15.8 / 16.0.
-    # Margins: log det R +50 (gaps 101.2 / 99.9), effective rank +5 (gaps 11.7 /
-    # 12.0), at least 11 collapsed eigenvalues with nu = 1 (half of 23). Runtime
-    # on one thread: 10 s per seed alone, 4.2 s after the first test has cached the
-    # nu = 1 network of the seed (same file, same process).
+    # torch 2.13 on the CPU, seeds 0-4 (0, 1 asserted), final test embeddings (eval
+    # mode):
+    # - VICReg 25/25/1: log det R = -137.5, -134.2, -137.3, -137.5, -140.0 nats;
+    #   24, 22, 26, 24, 25 of the 32 eigenvalues of R below 0.01; effective rank
+    #   4.0-4.2; log det R changes by 0.005-0.007 nats between eps = 0 and 1e-6
+    #   (smallest eigenvalue of R 2e-3), so the ridge is not the cause;
+    # - cov_weight 25: log det R = -36.3, -34.6, -35.9, -35.7, -35.7, no eigenvalue
+    #   below 0.01, effective rank 15.6-16.0.
+    # Margins: log det R +50 (gaps 99.6-104.3), effective rank +5 (gaps >= 11.5),
+    # at least 11 collapsed eigenvalues with nu = 1 (half of 22). Runtime: the two
+    # networks are claim 2's (cached, same process); alone about 10 s per seed.
     _, (base_a, _) = _trained(seed)
     _, (cov_a, _) = _trained(seed, cov_weight=25.0)
     logdet_base = information.logdet_cov(base_a, correlation=True).item()
