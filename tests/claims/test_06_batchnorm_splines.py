@@ -174,7 +174,7 @@ def test_claim2_bn_concentrates_the_partition_on_the_data(seed):
     # 8407 vs default init 118 / 76 / 20 / 60 / 79 (ratios 70-440: margin 30x);
     # regions along the 4 lines 780 / 854 / 789 / 788 / 798 vs 65 / 58 / 23 / 57 /
     # 55 (ratios 12-34: margin 6x); median boundary distance BN 0.0016-0.0018 vs
-    # 0.024-0.096 (ratios 14-56: margin 7x).
+    # 0.024-0.096 (ratios 14-53: margin 7x).
     assert concentrated("BN"), msg
     # Equivariance: the partition follows the data, same counts at shift 0 and 3.
     # Measured: identical grid counts at both shifts on every seed; line counts
