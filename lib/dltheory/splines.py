@@ -15,6 +15,14 @@ Equations implemented (numbers as in ``book/00_foundations/2_networks_are_spline
   ``max_regions_one_layer``; regions counted on a grid, ``count_regions``,
   ``region_image``, ``region_ids``.
 
+Chapter 06 (``book/06_batchnorm_splines``, [balestriero2022batch]) adds batch
+normalization: ``bn_stats`` and ``freeze_bn_stats`` (B1), ``fold_bn`` (eval-mode BN
+folded into the Linear before it, so that every function here accepts the result),
+``layer_hyperplanes`` (B2), ``tls_offset`` and ``hyperplane_distances`` (B3),
+``unit_boundary_distances``, ``boundary_distance`` and ``segment_crossings`` (B4 and
+exact region counts along a segment), ``bn_offset_jitter`` (B5), ``decision_margin_2d``,
+``RefStatBN`` and ``fit_epochs`` (the training runs of its claims 3 to 6).
+
 Networks: any ``nn.Module`` whose leaf modules, in registration order, read
 Linear, ReLU, Linear, ReLU, ..., Linear (``nn.Identity`` allowed anywhere), such as an
 ``nn.Sequential`` or ``dltheory.models.MLP`` without batch norm. The forward pass is
