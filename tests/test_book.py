@@ -458,6 +458,23 @@ def test_every_chapter_ledger_is_well_formed_and_rendered():
     assert not problems, "claims ledger:\n" + "\n".join(problems)
 
 
+def test_the_totals_name_every_claim_without_a_test():
+    module = _ledger_module()
+    ledgers = {
+        "00": {"claims": [{"k": 1, "test": "t::a", "status": "yes"}]},
+        "01": {
+            "claims": [
+                {"k": 1, "test": None, "status": "paper scale"},
+                {"k": 2, "test": "t::b", "status": "partly"},
+            ]
+        },
+    }
+    assert module.untested(ledgers) == ["01-1"]
+    assert "**1** have no claim test (01-1)" in module.totals_text(ledgers)
+    ledgers["01"]["claims"][0]["test"] = "t::c"
+    assert module.untested_text(ledgers) == "Every claim has a test."
+
+
 def test_every_claim_test_has_a_row_in_the_ledger():
     rows = _ledger_rows()
     problems = []

@@ -142,7 +142,29 @@ def totals_text(ledgers: dict[str, dict]) -> str:
         "inconclusive at this scale, "
         f"**{counts['no']}** do not, "
         f"**{counts['paper scale']}** can be checked only at the paper's scale, and "
-        f"**{counts['not checked']}** could not be checked."
+        f"**{counts['not checked']}** could not be checked. "
+        f"{untested_text(ledgers)}"
+    )
+
+
+def untested(ledgers: dict[str, dict]) -> list[str]:
+    """The claims whose row names no test, as "CC-k" ("00-4")."""
+    return [
+        f"{chapter}-{claim['k']}"
+        for chapter, ledger in ledgers.items()
+        for claim in ledger["claims"]
+        if not claim.get("test")
+    ]
+
+
+def untested_text(ledgers: dict[str, dict]) -> str:
+    """One sentence naming the claims without a test; each row says why."""
+    names = untested(ledgers)
+    if not names:
+        return "Every claim has a test."
+    return (
+        f"**{len(names)}** have no claim test ({', '.join(names)}); "
+        "each of those rows says why."
     )
 
 
