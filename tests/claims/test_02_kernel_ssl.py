@@ -6,9 +6,9 @@ downstream probe and the degeneracy of the augmentation-only graph). The losses 
 closed forms (K3)-(K6) they check are the book's own formulation (the paper's loss
 definitions and theorems were not available), consistent with the paper's abstract
 and introduction. Each test uses its notebook's setting, at a reduced pool (300
-digits x 3 views; 500 for claim 3) where the notebook's would be slow, and runs the same assertion
-on a negative control where the claim is false (shuffled group ids, A = I, the
-unregularised optimum), which must fail it.
+digits x 3 views; 500 for claim 3) where the notebook's would be slow, and runs
+the same assertion on a negative control where the claim is false (shuffled group
+ids, A = I, the unregularised optimum, the wrong formula), which must fail it.
 
 Margins were chosen from seeds 0-4 (torch 2.13, one thread of the 2-core CPU,
 December 2026); the per-seed values are in the comments.
