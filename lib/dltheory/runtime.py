@@ -82,6 +82,19 @@ def device() -> torch.device:
     return torch.device(requested)
 
 
+def float64_device() -> torch.device:
+    """The device for float64 work: ``device()``, except the CPU in place of MPS.
+
+    MPS has no float64, so closed forms and eigendecompositions that need it run on
+    the CPU there; CUDA and the CPU keep ``device()``'s choice.
+
+    Returns:
+        ``device()``, or ``torch.device("cpu")`` where that is MPS.
+    """
+    dev = device()
+    return torch.device("cpu") if dev.type == "mps" else dev
+
+
 def is_cuda(dev: torch.device) -> bool:
     """Whether ``dev`` is a CUDA GPU (what NCCL, SyncBatchNorm and DDP ids need)."""
     return dev.type == "cuda"

@@ -24,6 +24,17 @@ def test_device_prefers_cuda_then_mps(monkeypatch):
     assert runtime.device() == torch.device("mps")
 
 
+def test_float64_device_replaces_mps_by_the_cpu(monkeypatch):
+    monkeypatch.delenv("DLT_DEVICE", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(runtime, "_mps_available", lambda: True)
+    assert runtime.device() == torch.device("mps")
+    assert runtime.float64_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.float64_device() == torch.device("cuda", 0)
+
+
 def test_dlt_device_overrides(monkeypatch):
     monkeypatch.setenv("DLT_DEVICE", "cpu")
     assert runtime.device() == torch.device("cpu")
