@@ -8,9 +8,15 @@ points on ImageNet) is paper scale only.
 The common setting is the notebooks': digits 1200 / 597, backbone 64-512-256, projector
 256-256-256-256, Adam 1e-3 with weight decay 1e-5, batch 256, the strong digits
 augmentation of strength s, SimCLR tau = 0.2 and VICReg 25 / 25 / 1 (official-code
-convention); the probe is ``probes.probe_layers`` with 5 labels per class (3 draws,
-label generator seed 0) unless said otherwise. Delta = Acc(backbone output) -
-Acc(projector output) and Delta* = Acc(best layer) - Acc(projector output), Eq. (G2).
+convention); the probe is ``probes.probe_layers`` with 5 labels per class (3 draws).
+Claims 1 and 4 draw the labelled images afresh for every training seed (generator
+seed 10000 + seed, ``_draws``), and claim 4 chooses the best layer on a validation half
+of the test images (``_VAL``, 298 images) and reports it on the other half (299
+images); claims 2, 3 and 5 keep the draws of generator seed 0 with which their margins
+were measured. Delta = Acc(backbone output) - Acc(projector output) and Delta* =
+Acc(best layer) - Acc(projector output), Eq. (G2). Every claim test evaluates its
+assertion on a negative control (a setting where the claim is false) and asserts that
+it fails there.
 Networks are trained once per session (functools.cache) and shared between claims;
 each notebook's number of epochs is kept, so that the tests check what the notebooks
 show. Measured values below: torch 2.13 on the CPU, one thread.
@@ -40,6 +46,38 @@ def _split():
     return data.digits(test_size=597, seed=0)  # 1200 / 597
 
 
+def _draws(seed):
+    """The label draws of training seed ``seed`` (claims 1 and 4): one set per run."""
+    return torch.Generator().manual_seed(10_000 + seed)
+
+
+@functools.cache
+def _halves():
+    """Validation and test halves of the 597 test images (298 / 299), fixed."""
+    order = torch.randperm(597, generator=torch.Generator().manual_seed(0))
+    return order[:298].sort().values, order[298:].sort().values
+
+
+@functools.cache
+def _untrained(seed):
+    """The network that ``_network(..., seed, ...)`` starts from, never trained.
+
+    The same initial weights as ``train.run_ssl`` under seed ``seed`` (it seeds torch
+    with the first draw of that generator), with the batch-norm running statistics
+    of the training images (30 forward passes in training mode, momentum 0.1), so
+    that batch norm centres every layer as in a trained network.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+        model = _LOSSES["SimCLR"].model(64)  # both methods: the same shapes
+    model.train()
+    with torch.no_grad():
+        for _ in range(30):
+            model(_split().x_train)
+    return model.eval()
+
+
 @functools.cache
 def _network(method, strength, seed, epochs, inv_weight=25.0):
     """A trained joint-embedding network of the common setting (eval mode)."""
@@ -59,18 +97,51 @@ def _network(method, strength, seed, epochs, inv_weight=25.0):
     return model
 
 
+_PROBES = {
+    "5 labels": {"labels_per_class": 5, "draws": 3},
+    "kNN": {"method": "knn", "k": 20},  # all labels, standardised features
+}
+
+
 @functools.cache
 def _accuracies(method, strength, seed, epochs, probe="5 labels", inv_weight=25.0):
-    """Per-layer probe accuracies of ``_network(...)``."""
-    kwargs = {
-        "5 labels": {"labels_per_class": 5, "draws": 3},
-        "kNN": {"method": "knn", "k": 20},  # all labels, standardised features
-    }[probe]
+    """Per-layer probe accuracies of ``_network(...)``, label draws of seed 0."""
     return probes.probe_layers(
         _network(method, strength, seed, epochs, inv_weight),
         *_split(),
         generator=torch.Generator().manual_seed(0),
-        **kwargs,
+        **_PROBES[probe],
+    )
+
+
+@functools.cache
+def _gap(method, strength, seed, probe):
+    """Delta of a 60-epoch network, or of ``_untrained(seed)`` if ``method`` is None.
+
+    The labelled draws are the run's own (``_draws(seed)``): the trained network and
+    the untrained one it started from share them.
+    """
+    model = _untrained(seed) if method is None else _network(method, strength, seed, 60)
+    accs = probes.probe_layers(
+        model, *_split(), generator=_draws(seed), **_PROBES[probe]
+    )
+    return probes.guillotine_gap(accs)["gap"]
+
+
+@functools.cache
+def _validated(method, strength, seed):
+    """5-label accuracies of a 60-epoch network on the validation and test halves."""
+    split, (val, test) = _split(), _halves()
+    return probes.probe_layers_validated(
+        _network(method, strength, seed, 60),
+        split.x_train,
+        split.y_train,
+        split.x_test[val],
+        split.y_test[val],
+        split.x_test[test],
+        split.y_test[test],
+        generator=_draws(seed),
+        **_PROBES["5 labels"],
     )
 
 
@@ -80,22 +151,26 @@ def _rounded(accs):
 
 # --- notebook 1: cutting the head (60 epochs) --------------------------------------
 
-# Claim 1. Delta at s = 1 (points, seeds 0, 1, 2, 3, 4):
-# - 5-label linear probe: SimCLR 6.1, 4.3, 6.0, 4.6, 5.2; VICReg 6.5, 11.2, 11.3, 9.0,
-#   13.3;
-# - kNN probe (k = 20, all labels, standardised features): SimCLR 4.5, 5.4, 4.5, 4.9,
-#   6.5; VICReg 7.9, 15.4, 10.2, 12.6, 12.7.
-# Bounds: half of the smallest gap over the five seeds, per method and probe. The test
-# checks that the gap exists, not that training creates it: an untrained network of
-# the same shape, batch norm with the data's statistics, shows Delta 0.112 (5 labels)
-# and 0.035 (kNN), with its initial statistics 0.018 (5 labels); the notebook says so
-# (ex-05-1-3). Training creates the large gaps of claim 2 (s = 0).
-_CLAIM1_MIN_GAP = {
-    ("SimCLR", "5 labels"): 0.02,
-    ("VICReg", "5 labels"): 0.03,
-    ("SimCLR", "kNN"): 0.02,
-    ("VICReg", "kNN"): 0.04,
-}
+# Claim 1. What training adds to Delta: Delta(trained network) - Delta(the network it
+# started from, never trained, batch norm with the data's statistics), both probed with
+# the run's label draws (points, seeds 0, 1, 2, 3, 4; 60 epochs, one thread):
+# - kNN probe (k = 20, all labels), s = 1: VICReg +3.7, +10.9, +7.5, +7.4, +10.1;
+#   SimCLR +2.3, +2.3, +1.3, -0.2, +3.7 (trained Delta: VICReg 7.4-13.6, SimCLR
+#   4.9-6.2; untrained 3.7, 2.7, 3.5, 5.0, 2.5);
+# - 5-label probe, s = 1: VICReg -0.9, -0.5, -3.5, -0.9, +3.3; SimCLR -4.7, -7.4,
+#   -6.1, -8.7, -3.4 (trained Delta: VICReg 6.7-12.7, SimCLR 3.4-6.0; the untrained
+#   network's own Delta is 10.7, 11.6, 10.2, 12.1, 9.4: the trained gaps are not
+#   above it);
+# - 5-label probe, SimCLR at s = 0 (no augmentation): +34.4, +30.2, +33.1, +31.9,
+#   +36.7 (trained Delta 41.7-46.1).
+# The untrained network's kNN Delta varies with its initialisation: over seeds 0-9 and
+# 100-109 it is 3.9 +- 1.2 points (2.2 to 5.9), and Delta(untrained, seed + 100) -
+# Delta(untrained, seed) for seeds 0-9 is +0.8, -0.5, +0.5, -0.5, +1.8, +1.3, +1.2,
+# -3.2, +0.3, -0.2 points: SimCLR's kNN effect at s = 1 is inside that spread, so it is
+# not asserted. Bounds: about half the smallest value over the five seeds.
+_KNN_EFFECT_VICREG = 0.018  # VICReg, kNN, s = 1
+_FIVE_EFFECT_CEILING = 0.07  # both methods, 5 labels, s = 1: no effect beyond this
+_S0_EFFECT_SIMCLR = 0.15  # SimCLR, 5 labels, s = 0
 
 
 @pytest.mark.slow
@@ -103,65 +178,120 @@ _CLAIM1_MIN_GAP = {
     chapter="05",
     k=1,
     statement="Cutting the projector improves the probe: at the default augmentations "
-    "the backbone output beats the projector output for SimCLR and VICReg",
+    "the backbone output beats the projector output, by more than in the untrained "
+    "network it started from for VICReg under a kNN probe only; with the 5-label "
+    "probe the gap is not above the untrained network's, and without augmentation "
+    "training widens it far beyond it (SimCLR)",
 )
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("method", ["SimCLR", "VICReg"])
 def test_claim1_backbone_output_beats_projector_output(method, seed):
-    for probe in ("5 labels", "kNN"):
-        accs = _accuracies(method, 1.0, seed, 60, probe)
-        gap = probes.guillotine_gap(accs)["gap"]
-        minimum = _CLAIM1_MIN_GAP[method, probe]
-        assert gap >= minimum, (
-            f"{method}, seed {seed}, {probe}: Delta = {gap:.3f} < {minimum} "
-            f"(accuracies {_rounded(accs)})"
+    def effect(method, strength, probe, baseline_seed=seed):
+        # Delta of the trained network (or of the untrained one of another
+        # initialisation, method None) minus Delta of the untrained one it started
+        # from.
+        return _gap(method, strength, seed, probe) - _gap(
+            None, None, baseline_seed, probe
+        )
+
+    five = effect(method, 1.0, "5 labels")
+    message = (
+        f"{method}, seed {seed}: Delta(trained) - Delta(untrained), s = 1: 5 labels "
+        f"{five:+.3f} (trained {_gap(method, 1.0, seed, '5 labels'):.3f}, untrained "
+        f"{_gap(None, None, seed, '5 labels'):.3f}), kNN "
+        f"{effect(method, 1.0, 'kNN'):+.3f}"
+    )
+    # The documented non-reproduction: with the 5-label probe the trained gap at
+    # s = 1 is not above the untrained network's.
+    assert five <= _FIVE_EFFECT_CEILING, message
+    # Without augmentation training does create the gap (SimCLR, s = 0).
+    s0 = effect("SimCLR", 0.0, "5 labels")
+    assert s0 >= _S0_EFFECT_SIMCLR, f"{message}; SimCLR s = 0, 5 labels {s0:+.3f}"
+    # negative control of both: the s = 0 network, where training creates the gap,
+    # must fail the non-reproduction's assertion, and the s = 1 one the s = 0 bound.
+    assert not s0 <= _FIVE_EFFECT_CEILING, message
+    assert not five >= _S0_EFFECT_SIMCLR, message
+    if method == "VICReg":
+        knn = effect(method, 1.0, "kNN")
+        assert knn >= _KNN_EFFECT_VICREG, message
+        # negative control: an untrained network of another initialisation (seed +
+        # 100) in place of the trained one must fail the kNN assertion.
+        control = _gap(None, None, seed + 100, "kNN") - _gap(None, None, seed, "kNN")
+        assert not control >= _KNN_EFFECT_VICREG, (
+            f"negative control passed: untrained seed {seed + 100} vs {seed}, kNN "
+            f"{control:+.3f}"
         )
 
 
-# Claim 4. The best layer (5-label probe) depends on the setting; seeds 0-4, 30 runs,
-# never the projector output:
-# - s = 0 (no augmentation), SimCLR: bb1 on every seed, bb1 - bb2 = 9.1, 8.7, 8.0,
-#   7.0, 7.5 points (VICReg: bb1 on every seed, by 3.8-6.7 points);
-# - s = 0.5, VICReg: proj1 on every seed, best hidden projector layer - bb2 = 0.9,
-#   1.6, 1.2, 1.0, 0.5 points (SimCLR: proj1 on every seed, by 0.1-1.0 points: too
-#   close to test);
-# - s = 1: bb2 for VICReg on every seed, bb2 or proj1 for SimCLR; Delta* >= 4.3.
-# The smallest Delta* on seeds 0, 1 is 2.4 points (VICReg, s = 0.5, seed 0). Bounds:
-# half the smallest measured values on seeds 0, 1. Swapping s = 0.5 for s = 1 fails.
+# Claim 4. The best layer (5-label probe, the run's own label draws), chosen on the
+# validation half of the test images and read on the test half; seeds 0-4, one thread
+# (points):
+# - s = 0, SimCLR: chosen bb1 on every seed; test-half bb1 - bb2 = 7.4, 12.7, 8.9,
+#   8.2, 9.4;
+# - s = 0.5, VICReg: chosen proj1, proj1, bb2, proj1, bb2; proj1 - bb2 on the test
+#   half +0.3, -1.1, -0.6, -0.2, +0.9, paired 95 % t interval -0.1 +- 1.0 (on all 597
+#   test images -0.0 +- 0.4): a tie;
+# - s = 1: chosen proj1 on 5 of 5 seeds (SimCLR) and 4 of 5 (VICReg, bb2 on seed
+#   3); proj1 - bb2 on the test half SimCLR -1.2, +0.6, +3.8, +0.1, +0.4 (+0.7 +-
+#   2.3), VICReg -0.6, +2.0, +1.7, -1.4, +1.1 (+0.6 +- 1.9): a tie too;
+# - the chosen layer is never the projector output; Delta* (test half) >= 1.8 (VICReg
+#   s = 0.5: 2.3, 1.9, 1.8, 2.8, 2.6; SimCLR s = 1: 2.6-6.7; VICReg s = 1: 8.4-12.8;
+#   SimCLR s = 0: 51.6-56.9).
+# Bounds: about half the smallest values. "Inside the projector with half-strength
+# augmentations" (the earlier verdict, from one fixed set of label draws for every
+# run and a choice on test accuracy) does not hold once the draws are resampled and
+# the layer is chosen on validation data: proj1 and bb2 tie within about a point, so
+# the test asserts the tie (a documented non-reproduction; |proj1 - bb2| <= 1.1 on
+# the test half), and the s = 0 network, where they are 12-19 points apart, is its
+# negative control.
+_DSTAR_MIN = 0.009  # Delta* of the validation-chosen layer, every setting
+_BB1_AHEAD_S0 = 0.035  # SimCLR, s = 0: bb1 - bb2 on the test half
+_TIE_S05 = 0.03  # VICReg, s = 0.5: |proj1 - bb2| on the test half
+
+
 @pytest.mark.slow
 @pytest.mark.claim(
     chapter="05",
     k=4,
-    statement="The best layer is not always the backbone output: it is never the "
-    "projector output, it is earlier in the backbone without augmentation and "
-    "inside the projector with half-strength augmentations",
+    statement="The best layer is not always the backbone output: chosen on validation "
+    "images it is never the projector output, it is the first backbone layer "
+    "without augmentation, and with half-strength or default augmentations the "
+    "backbone output and the first projector layer tie",
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_claim4_best_layer_depends_on_the_setting(seed):
-    for method, strength in [
-        ("SimCLR", 1.0),
-        ("VICReg", 1.0),
-        ("SimCLR", 0.0),
-        ("VICReg", 0.5),
-    ]:
-        accs = _accuracies(method, strength, seed, 60)
-        gap = probes.guillotine_gap(accs)
-        # Delta* >= 0.012 > 0 also says that the projector output is not the best.
-        assert gap["best_gap"] >= 0.012, (
-            f"{method}, s = {strength}, seed {seed}: best layer {gap['best_layer']}, "
-            f"Delta* = {gap['best_gap']:.3f} (accuracies {_rounded(accs)})"
+    settings = [("SimCLR", 1.0), ("VICReg", 1.0), ("SimCLR", 0.0), ("VICReg", 0.5)]
+    chosen = {}
+    for method, strength in settings:
+        val, test = _validated(method, strength, seed)
+        gap = chosen[method, strength] = probes.guillotine_gap(test, select_on=val)
+        message = (
+            f"{method}, s = {strength}, seed {seed}: chosen {gap['best_layer']}, "
+            f"Delta* = {gap['best_gap']:.3f} (test half {_rounded(test)})"
+        )
+        assert gap["best_layer"] != "projector.3", message
+        assert gap["best_gap"] >= _DSTAR_MIN, message
+
+    def bb1_ahead(method, strength):
+        test = _validated(method, strength, seed)[1]
+        return (
+            chosen[method, strength]["best_layer"] == "backbone.1"
+            and test["backbone.1"] - test["backbone.2"] >= _BB1_AHEAD_S0
         )
 
-    accs = _accuracies("SimCLR", 0.0, seed, 60)
-    message = f"SimCLR, s = 0, seed {seed}: accuracies {_rounded(accs)}"
-    assert max(accs, key=accs.get) == "backbone.1", message
-    assert accs["backbone.1"] - accs["backbone.2"] >= 0.035, message
+    def tie(method, strength):
+        test = _validated(method, strength, seed)[1]
+        return abs(test["projector.1"] - test["backbone.2"]) <= _TIE_S05
 
-    accs = _accuracies("VICReg", 0.5, seed, 60)
-    message = f"VICReg, s = 0.5, seed {seed}: accuracies {_rounded(accs)}"
-    assert max(accs, key=accs.get) in ("projector.1", "projector.2"), message
-    inside = max(accs["projector.1"], accs["projector.2"]) - accs["backbone.2"]
-    assert inside >= 0.004, message
+    message = f"seed {seed}: chosen layers {chosen}, test halves " + str(
+        {key: _rounded(_validated(*key, seed)[1]) for key in settings}
+    )
+    assert bb1_ahead("SimCLR", 0.0), message
+    assert tie("VICReg", 0.5), message
+    # negative controls: with the default augmentations (s = 1) the first backbone
+    # layer is not ahead, and without augmentation proj1 and bb2 do not tie.
+    assert not bb1_ahead("SimCLR", 1.0), message
+    assert not tie("SimCLR", 0.0), message
 
 
 # --- notebook 2: augmentation strength (30 epochs) ----------------------------------
@@ -201,21 +331,41 @@ _VICREG_RISE = 0.036  # Delta(1) - Delta(0.5), VICReg
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("method", ["SimCLR", "VICReg"])
 def test_claim2_gap_largest_without_augmentation(method, seed):
-    gap = {
-        s: probes.guillotine_gap(_accuracies(method, s, seed, 30))["gap"]
-        for s in (0.0, 0.5, 1.0)
-    }
+    def gaps(seed):
+        return {
+            s: probes.guillotine_gap(_accuracies(method, s, seed, 30))["gap"]
+            for s in (0.0, 0.5, 1.0)
+        }
+
+    def claim_holds(gap):
+        holds = (
+            gap[0.0] - gap[0.5] >= _DROP_TO_MODERATE[method]
+            and gap[0.0] - gap[1.0] >= _DROP_TO_DEFAULT[method]
+            and gap[1.0] >= _GAP_AT_DEFAULT[method]
+        )
+        if method == "VICReg":
+            holds = holds and gap[1.0] - gap[0.5] >= _VICREG_RISE
+        return holds
+
+    gap = gaps(seed)
     message = (
         f"{method}, seed {seed}: Delta(s=0) = {gap[0.0]:.3f}, Delta(s=0.5) = "
         f"{gap[0.5]:.3f}, Delta(s=1) = {gap[1.0]:.3f}; bounds: drop to 0.5 "
         f"{_DROP_TO_MODERATE[method]}, drop to 1 {_DROP_TO_DEFAULT[method]}, "
         f"Delta(1) {_GAP_AT_DEFAULT[method]}"
     )
-    assert gap[0.0] - gap[0.5] >= _DROP_TO_MODERATE[method], message
-    assert gap[0.0] - gap[1.0] >= _DROP_TO_DEFAULT[method], message
-    assert gap[1.0] >= _GAP_AT_DEFAULT[method], message
-    if method == "VICReg":
-        assert gap[1.0] - gap[0.5] >= _VICREG_RISE, message
+    assert claim_holds(gap), message
+    # negative control: a setting where the strength does not change. The network
+    # "without augmentation" is replaced by the other seed's network at s = 0.5
+    # (the other parametrised seed trains it anyway): the claim's assertion must
+    # fail. Seeds 0 / 1, Delta(0.5) of the other seed minus this seed's Delta(0.5):
+    # SimCLR +0.003 / -0.003, VICReg +0.007 / -0.007, far below the drops' bounds.
+    other = gaps(1 - seed)
+    control = {**gap, 0.0: other[0.5]}
+    assert not claim_holds(control), (
+        f"negative control passed: {method}, seed {seed}, Delta(s=0.5) of seed "
+        f"{1 - seed} = {other[0.5]:.3f} in place of Delta(s=0)"
+    )
 
 
 # --- notebook 3: loss hyper-parameters (40 epochs, s = 1) ---------------------------
@@ -272,14 +422,25 @@ def test_claim3_large_vicreg_invariance_weight_widens_the_gap(seed):
     # Projector-output effective rank, lambda = 5 minus lambda = 50: 39.3 to 45.2
     # (lambda = 5: 42-48, lambda = 50: 2.1-3.1); the bound 19 is under half of 39.3.
     # Training both runs with the same lambda fails.
-    gap_5, rank_5 = _vicreg_gap_and_output_rank(5.0, seed)
-    gap_50, rank_50 = _vicreg_gap_and_output_rank(50.0, seed)
-    assert gap_50 - gap_5 >= 0.06, (
-        f"seed {seed}: Delta(lambda=50) = {gap_50:.3f}, Delta(lambda=5) = {gap_5:.3f}"
+    def claim_holds(low, high):  # (Delta, output rank) at lambda = 5 and 50
+        return high[0] - low[0] >= 0.06 and low[1] - high[1] >= 19
+
+    low = _vicreg_gap_and_output_rank(5.0, seed)
+    high = _vicreg_gap_and_output_rank(50.0, seed)
+    assert claim_holds(low, high), (
+        f"seed {seed}: Delta(lambda=50) = {high[0]:.3f}, Delta(lambda=5) = "
+        f"{low[0]:.3f}; output effective rank {low[1]:.1f} (lambda=5), "
+        f"{high[1]:.1f} (lambda=50)"
     )
-    assert rank_5 - rank_50 >= 19, (
-        f"seed {seed}: output effective rank {rank_5:.1f} (lambda=5), "
-        f"{rank_50:.1f} (lambda=50)"
+    # negative control: the same weight twice, lambda = 5 of the other seed (which
+    # the other parametrised seed trains anyway) in place of lambda = 50: the
+    # assertion must fail. Measured (one thread): Delta(lambda = 5) = -0.016 (seed 0)
+    # and +0.015 (seed 1), output rank 46.4 and 44.5: the control's differences are
+    # +0.030 / -0.030 (bound 0.06) and +1.9 / -1.9 (bound 19); both parts fail.
+    other = _vicreg_gap_and_output_rank(5.0, 1 - seed)
+    assert not claim_holds(low, other), (
+        f"negative control passed: seed {seed}, lambda = 5 of seed {1 - seed}: "
+        f"Delta {other[0]:.3f}, output rank {other[1]:.1f}"
     )
 
 
@@ -353,3 +514,8 @@ def test_claim5_supervised_transfer_prefers_an_earlier_layer_for_new_classes(see
     assert target["best_gap"] >= 0.15, message
     assert below_last_hidden >= 0.03, message
     assert source["best_gap"] <= 0.01, message
+    # negative control: the classes the network was trained on, where the claim
+    # says the head is the best readout, in place of the new classes: the first
+    # two assertions must fail (source Delta* = 0 on seeds 0-4, recorded above).
+    on_source = accs["source"][source["best_layer"]] - accs["source"]["projector.2"]
+    assert not (source["best_gap"] >= 0.15 and on_source >= 0.03), message
