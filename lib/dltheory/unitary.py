@@ -1,0 +1,657 @@
+"""Unitary and orthogonal weights trained with rank-k updates: projUNN (chapter 08).
+
+Kiani, Balestriero, LeCun and Lloyd, *projUNN: efficient method for training deep
+networks with unitary matrices*, NeurIPS 2022 (arXiv:2203.05483). The official code does
+not import at its last commit, so everything here is written from the paper's main text
+(Sec. 4). The names follow the paper's *body* (the abstract swaps them):
+
+- projUNN-D (**D**irect, Thm 4.2): the closest unitary, in Frobenius norm, to the
+  updated matrix, i.e. the polar factor of M = U + A B^H,
+
+  (D1)  D(U, A, B) = M (M^H M)^(-1/2);
+
+- projUNN-T (**T**angent, Thm 4.4): project the update onto the tangent space at U, then
+  follow the exponential map,
+
+  (T1)  Pi_U(X) = (X - U X^H U) / 2,
+  (T2)  T(U, Delta) = U expm(skew(U^H Delta)),  skew(K) = (K - K^H) / 2,
+
+  computed for Delta = A B^H in O(k n^2) (T3, the low-rank form below).
+
+Both use the rank-2k structure of the update: with A_hat = U^H A and the orthonormal
+basis Q (n, 2k) of [A_hat, B] = Q R,
+
+  (D2)  M^H M = I + Q S Q^H,  S = R [[0, I], [I, A^H A]] R^H = V diag(lambda) V^H,
+        D = M + (M Q V) diag((1 + lambda)^(-1/2) - 1) (Q V)^H;
+  (T3)  skew(A_hat B^H) = Q W Q^H,  W = R [[0, I], [-I, 0]] R^H / 2,
+        T = U + (U Q) (expm(W) - I) Q^H.
+
+Every step is an (n, n) x (n, 2k) product or smaller: O(k n^2), against O(n^3) for the
+SVD (:func:`polar_project`) and ``matrix_exp`` (:func:`exact_tangent_step`) references.
+
+Functions: :func:`polar_project`, :func:`tangent_project`, :func:`exact_tangent_step`,
+:func:`projunn_d`, :func:`projunn_t`, :func:`lowrank_randomized`,
+:func:`lowrank_column_sampling`, :func:`orthogonality_error`, :func:`henaff_init_`,
+:func:`copy_task_batch`, :func:`copy_baseline` (C1); classes :class:`ProjUNN` (an
+optimizer wrapper usable with any model and any torch optimizer) and
+:class:`OrthogonalRNN`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_tensor
+
+__all__ = [
+    "polar_project",
+    "tangent_project",
+    "exact_tangent_step",
+    "projunn_d",
+    "projunn_t",
+    "lowrank_randomized",
+    "lowrank_column_sampling",
+    "orthogonality_error",
+    "henaff_init_",
+    "copy_task_batch",
+    "copy_baseline",
+    "ProjUNN",
+    "OrthogonalRNN",
+    "random_orthogonal",
+    "learn_rotation",
+    "train_copy",
+]
+
+
+# --- validation -------------------------------------------------------------------
+
+
+def _check_square(U: object, name: str) -> Tensor:
+    check_tensor(U, name=name)
+    if not (U.is_floating_point() or U.is_complex()):
+        raise TypeError(
+            f"{name}: expected a real or complex float tensor, got {U.dtype}"
+        )
+    if U.dim() < 2 or U.shape[-1] != U.shape[-2]:
+        raise ValueError(f"{name}: expected shape (..., n, n), got {tuple(U.shape)}")
+    return U
+
+
+def _check_factors(U: Tensor, A: object, B: object) -> int:
+    for name, X in (("A", A), ("B", B)):
+        check_tensor(X, name=name)
+        if X.dtype != U.dtype:
+            raise TypeError(
+                f"{name}: expected dtype {U.dtype} (that of U), got {X.dtype}"
+            )
+        if X.dim() != U.dim() or X.shape[:-1] != U.shape[:-1]:
+            raise ValueError(
+                f"{name}: expected shape {tuple(U.shape[:-1])} + (k,), "
+                f"got {tuple(X.shape)}"
+            )
+    if A.shape[-1] != B.shape[-1]:
+        raise ValueError(
+            f"A and B: expected the same rank k, got {A.shape[-1]} and {B.shape[-1]}"
+        )
+    n, k = U.shape[-1], A.shape[-1]
+    if k < 1 or 2 * k > n:
+        raise ValueError(
+            f"A, B: expected a rank k with 1 <= k <= n / 2 = {n // 2}, got {k}"
+        )
+    return k
+
+
+def _eye_like(U: Tensor) -> Tensor:
+    return torch.eye(U.shape[-1], dtype=U.dtype, device=U.device)
+
+
+# --- O(n^3) references ------------------------------------------------------------
+
+
+def polar_project(M: Tensor) -> Tensor:
+    """The closest unitary to ``M`` in Frobenius norm, (D1), by a full SVD: O(n^3).
+
+    M = W Sigma V^H gives W V^H. Shapes: (..., n, n) -> (..., n, n).
+    """
+    _check_square(M, "M")
+    W, _, Vh = torch.linalg.svd(M)
+    return W @ Vh
+
+
+def tangent_project(U: Tensor, X: Tensor) -> Tensor:
+    """Orthogonal projection of ``X`` onto the tangent space at unitary ``U``, (T1).
+
+    Pi_U(X) = (X - U X^H U) / 2 = U skew(U^H X).
+    Shapes: (..., n, n) twice -> (..., n, n).
+    """
+    _check_square(U, "U")
+    _check_square(X, "X")
+    if X.shape != U.shape or X.dtype != U.dtype:
+        raise ValueError(
+            f"X: expected shape {tuple(U.shape)} and dtype {U.dtype} (those of U), "
+            f"got {tuple(X.shape)}, {X.dtype}"
+        )
+    return (X - U @ X.mH @ U) / 2
+
+
+def exact_tangent_step(U: Tensor, Delta: Tensor) -> Tensor:
+    """U expm(skew(U^H Delta)), (T2), with a full ``matrix_exp``: O(n^3) reference.
+
+    Shapes: (..., n, n) twice -> (..., n, n).
+    """
+    _check_square(U, "U")
+    _check_square(Delta, "Delta")
+    if Delta.shape != U.shape or Delta.dtype != U.dtype:
+        raise ValueError(
+            f"Delta: expected shape {tuple(U.shape)} and dtype {U.dtype}, "
+            f"got {tuple(Delta.shape)}, {Delta.dtype}"
+        )
+    K = U.mH @ Delta
+    return U @ torch.linalg.matrix_exp((K - K.mH) / 2)
+
+
+# --- projUNN in O(k n^2) --------------------------------------------------------------
+
+
+def _basis(U: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    # A_hat = U^H A (..., n, k), computed as (A^H U)^H: the (n, n) x (n, k) product with
+    # a transposed U is slow on some BLAS for 2 <= k <= 8 (the brief's errata 3).
+    A_hat = (A.mH @ U).mH
+    Q, R = torch.linalg.qr(torch.cat([A_hat, B], dim=-1))  # (..., n, 2k), (..., 2k, 2k)
+    return A_hat, Q, R
+
+
+def _default_tau(dtype: torch.dtype) -> float:
+    # Smallest accepted min(1 + lambda) (squared singular value of M in span Q): the
+    # orthogonality error of D grows as eps / sigma_min^2 (errata 2).
+    return 1e-3 if dtype in (torch.float32, torch.complex64) else 1e-8
+
+
+def projunn_t(U: Tensor, A: Tensor, B: Tensor) -> Tensor:
+    """projUNN-T (Thm 4.4): U expm(skew(U^H A B^H)) in O(k n^2), (T3).
+
+    Args:
+        U: (..., n, n) unitary (real orthogonal or complex unitary).
+        A: (..., n, k) left factor of the update Delta = A B^H, with 2k <= n.
+        B: (..., n, k) right factor.
+
+    Returns:
+        (..., n, n), unitary to rounding error; equal to :func:`exact_tangent_step`
+        (U, A B^H).
+    """
+    _check_square(U, "U")
+    k = _check_factors(U, A, B)
+    _, Q, R = _basis(U, A, B)
+    Ik = torch.eye(k, dtype=U.dtype, device=U.device)
+    Zk = torch.zeros_like(Ik)
+    J = torch.cat([torch.cat([Zk, Ik], -1), torch.cat([-Ik, Zk], -1)], -2) / 2
+    W = R @ J @ R.mH  # (..., 2k, 2k), skew-Hermitian: skew(A_hat B^H) = Q W Q^H
+    W = (W - W.mH) / 2
+    E = torch.linalg.matrix_exp(W) - torch.eye(2 * k, dtype=U.dtype, device=U.device)
+    UQ = (Q.mH @ U.mH).mH  # (..., n, 2k), U Q with a row-major product (errata 3)
+    return torch.baddbmm(U, UQ, E @ Q.mH) if U.dim() == 3 else U + UQ @ (E @ Q.mH)
+
+
+def projunn_d(
+    U: Tensor, A: Tensor, B: Tensor, tau: float | None = None, fallback: bool = True
+) -> Tensor:
+    """projUNN-D (Thm 4.2): the polar factor of U + A B^H in O(k n^2), (D2).
+
+    Where U + A B^H is (near-)singular, min(1 + lambda) < ``tau``, the projection is
+    ill-conditioned (its orthogonality error grows as eps / sigma_min^2): the step falls
+    back to :func:`projunn_t` for that matrix (``fallback=True``) or raises ValueError.
+    (1 + lambda)^(-1/2) - 1 is computed as expm1(-log1p(lambda) / 2).
+
+    Args:
+        U: (..., n, n) unitary.
+        A: (..., n, k) left factor of the update, 2k <= n.
+        B: (..., n, k) right factor.
+        tau: threshold on min(1 + lambda); default 1e-3 in single, 1e-8 in double
+            precision.
+        fallback: use projUNN-T where the guard trips (else raise ValueError).
+
+    Returns:
+        (..., n, n), equal to :func:`polar_project` (U + A B^H) where the guard holds.
+    """
+    _check_square(U, "U")
+    k = _check_factors(U, A, B)
+    tau = _default_tau(U.dtype) if tau is None else float(tau)
+    if not tau > 0:
+        raise ValueError(f"tau: expected a positive float, got {tau}")
+    _, Q, R = _basis(U, A, B)
+    Ik = torch.eye(k, dtype=U.dtype, device=U.device)
+    Zk = torch.zeros_like(Ik)
+    AtA = A.mH @ A  # (..., k, k)
+    C = torch.cat(
+        [
+            torch.cat([Zk.expand_as(AtA), Ik.expand_as(AtA)], -1),
+            torch.cat([Ik.expand_as(AtA), AtA], -1),
+        ],
+        -2,
+    )
+    S = R @ C @ R.mH  # (..., 2k, 2k) Hermitian: M^H M = I + Q S Q^H
+    S = (S + S.mH) / 2
+    lam, V = torch.linalg.eigh(S)  # (..., 2k), (..., 2k, 2k)
+    bad = (1 + lam).amin(-1) < tau  # (...,)
+    if bool(bad.any()) and not fallback:
+        raise ValueError(
+            f"U + A B^H: min(1 + lambda) = {float((1 + lam).amin()):.2e} "
+            f"< tau = {tau:.1e} "
+            "(near-singular); pass fallback=True to take a projUNN-T step"
+        )
+    f = torch.expm1(-torch.log1p(lam.clamp_min(tau - 1)) / 2)  # (1 + lam)^(-1/2) - 1
+    P = Q @ V.to(Q.dtype)  # (..., n, 2k)
+    MP = (P.mH @ U.mH).mH + A @ (B.mH @ P)  # (..., n, 2k): M P, row-major products
+    D = U + A @ B.mH + (MP * f.to(P.dtype).unsqueeze(-2)) @ P.mH
+    if bool(bad.any()):
+        T = projunn_t(U, A, B)
+        D = torch.where(bad[..., None, None], T, D)
+    return D
+
+
+# --- low-rank approximations of the update -----------------------------------------
+
+
+def _check_matrix(M: object, k: object, name: str = "M") -> None:
+    check_tensor(M, name=name)
+    if not (M.is_floating_point() or M.is_complex()) or M.dim() != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D real or complex float tensor, got "
+            f"{tuple(M.shape)} {M.dtype}"
+        )
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= min(M.shape):
+        raise ValueError(f"k: expected an int in [1, {min(M.shape)}], got {k!r}")
+
+
+def lowrank_randomized(
+    M: Tensor, k: int, oversample: int = 4, gen: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Rank-k approximation M ~ A B^H by the randomized range finder (Halko et al.).
+
+    Y = M Omega with a Gaussian Omega (m, k + p), Q_Y = orth(Y), then the SVD of
+    Q_Y^H M truncated to k (errata 6: without the truncation the rank is k + p):
+    A = Q_Y U_k Sigma_k, B = V_k. Shapes: M (n, m) -> A (n, k), B (m, k).
+    """
+    _check_matrix(M, k)
+    if not isinstance(oversample, int) or oversample < 0:
+        raise ValueError(f"oversample: expected an int >= 0, got {oversample!r}")
+    n, m = M.shape
+    r = min(k + oversample, n, m)
+    Omega = torch.randn(m, r, generator=gen, dtype=M.real.dtype, device=M.device)
+    if M.is_complex():
+        Omega = torch.complex(
+            Omega, torch.randn(m, r, generator=gen, dtype=M.real.dtype, device=M.device)
+        )
+    Qy, _ = torch.linalg.qr(M @ Omega)  # (n, r)
+    Us, s, Vh = torch.linalg.svd(Qy.mH @ M, full_matrices=False)  # (r, r), (r,), (r, m)
+    A = (Qy @ Us[:, :k]) * s[:k].to(M.dtype)  # (n, k)
+    return A, Vh[:k].mH
+
+
+def lowrank_column_sampling(
+    M: Tensor, k: int, c: int | None = None, gen: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Rank-k approximation by column sampling (Drineas, Kannan, Mahoney), as the paper.
+
+    Sample c columns (default 2k) with probability proportional to their squared norm,
+    rescale by 1 / sqrt(c p_j), take the top-k left singular vectors V of the sample:
+    M ~ V (V^H M), A = V (n, k), B = M^H V (m, k).
+    """
+    _check_matrix(M, k)
+    c = 2 * k if c is None else c
+    if not isinstance(c, int) or c < k:
+        raise ValueError(f"c: expected an int >= k = {k}, got {c!r}")
+    p = (M.abs() ** 2).sum(0)  # (m,)
+    if not float(p.sum()) > 0:
+        raise ValueError("M: expected a nonzero matrix")
+    p = p / p.sum()
+    idx = torch.multinomial(p, c, replacement=True, generator=gen)  # (c,)
+    C = M[:, idx] / torch.sqrt(c * p[idx]).to(M.dtype)  # (n, c)
+    V = torch.linalg.svd(C, full_matrices=False)[0][:, :k]  # (n, k)
+    return V, M.mH @ V
+
+
+def orthogonality_error(U: Tensor) -> float:
+    """Largest entry of |U^H U - I| over entries (and leading batch dimensions)."""
+    _check_square(U, "U")
+    return float((U.mH @ U - _eye_like(U)).abs().max())
+
+
+# --- models and the copy task ------------------------------------------------------
+
+
+def henaff_init_(W: Tensor, gen: torch.Generator | None = None) -> Tensor:
+    """Henaff et al. (2016) init, in place: 2x2 rotation blocks, angles ~ U[-pi, pi].
+
+    W: (n, n) real with n even; the result is in SO(n). Returns W.
+    """
+    check_tensor(W, name="W")
+    if W.dim() != 2 or W.shape[0] != W.shape[1] or W.shape[0] % 2:
+        raise ValueError(
+            f"W: expected an (n, n) tensor with n even, got {tuple(W.shape)}"
+        )
+    if not W.is_floating_point():
+        raise TypeError(f"W: expected a real float tensor, got {W.dtype}")
+    n = W.shape[0]
+    theta = (torch.rand(n // 2, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
+    c, s = torch.cos(theta), torch.sin(theta)
+    blocks = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
+    with torch.no_grad():
+        W.copy_(torch.block_diag(*blocks).to(W.dtype))
+    return W
+
+
+def copy_task_batch(
+    B: int, T: int, K: int = 10, n: int = 8, gen: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """A batch of the copy task (Arjovsky et al. 2016; the paper's Sec. 5.1).
+
+    Input tokens (B, T + 2K): K symbols in {1..n}, T - 1 blanks (0), the marker n + 1,
+    K blanks. Targets (B, T + 2K): T + K blanks, then the K symbols. Classes 0..n.
+    """
+    for name, v, lo in (("B", B, 1), ("T", T, 1), ("K", K, 1), ("n", n, 2)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
+    L = T + 2 * K
+    sym = torch.randint(1, n + 1, (B, K), generator=gen)
+    x = torch.zeros(B, L, dtype=torch.long)
+    y = torch.zeros(B, L, dtype=torch.long)
+    x[:, :K] = sym
+    x[:, T + K - 1] = n + 1
+    y[:, T + K :] = sym
+    return x, y
+
+
+def copy_baseline(T: int, K: int = 10, n: int = 8) -> float:
+    """The memoryless baseline's cross-entropy, (C1): K log(n) / (T + 2K)."""
+    for name, v, lo in (("T", T, 1), ("K", K, 1), ("n", n, 2)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
+    return K * math.log(n) / (T + 2 * K)
+
+
+class OrthogonalRNN(nn.Module):
+    """h_t = act(V x_t + W h_{t-1}), y_t = readout(h_t); W an (n, n) ``nn.Linear``.
+
+    As the paper's RNN (no recurrent bias). ``W`` is initialised by
+    :func:`henaff_init_` (``init="henaff"``) or as a Haar-random orthogonal matrix
+    (``"orthogonal"``); keep it orthogonal with :class:`ProjUNN` or torch's
+    ``parametrizations.orthogonal`` on ``rnn.W``, or train it unconstrained (the
+    vanilla control, same init).
+    Input: token ids (B, L) with ``n_in`` classes (one-hot) or floats (B, L, n_in).
+    Output: (B, L, n_out).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_hidden: int,
+        n_out: int,
+        nonlinearity: str = "relu",
+        init: str = "henaff",
+    ):
+        super().__init__()
+        if nonlinearity not in ("relu", "tanh"):
+            raise ValueError(
+                f"nonlinearity: expected 'relu' or 'tanh', got {nonlinearity!r}"
+            )
+        if init not in ("henaff", "orthogonal"):
+            raise ValueError(f"init: expected 'henaff' or 'orthogonal', got {init!r}")
+        self.n_in, self.act = n_in, torch.relu if nonlinearity == "relu" else torch.tanh
+        self.V = nn.Linear(n_in, n_hidden, bias=False)
+        self.W = nn.Linear(n_hidden, n_hidden, bias=False)
+        self.readout = nn.Linear(n_hidden, n_out)
+        if init == "henaff":
+            henaff_init_(self.W.weight.data)
+        else:
+            nn.init.orthogonal_(self.W.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Token ids (B, L) or inputs (B, L, n_in) -> logits (B, L, n_out)."""
+        if not x.is_floating_point():
+            x = nn.functional.one_hot(x, self.n_in).float()  # (B, L, n_in)
+        if x.dim() != 3 or x.shape[-1] != self.n_in:
+            raise ValueError(f"x: expected (B, L, {self.n_in}), got {tuple(x.shape)}")
+        u = self.V(x)  # (B, L, H)
+        W = self.W.weight  # read once per forward (cached parametrizations too)
+        h = u.new_zeros(u.shape[0], W.shape[0])
+        hs = []
+        for t in range(u.shape[1]):
+            h = self.act(u[:, t] + h @ W.T)
+            hs.append(h)
+        return self.readout(torch.stack(hs, 1))
+
+
+class ProjUNN:
+    """Wrap any torch optimizer so that the listed square weights stay unitary (Sec. 4).
+
+    At each ``step()`` the base optimizer proposes its update for every parameter; for a
+    unitary weight U the proposal Delta = U_new - U (the preconditioned, learning-rate
+    scaled step, e.g. RMSprop's) is replaced by its rank-k approximation A B^H
+    (``approx="randomized"`` or ``"column"``; ``rank=None`` keeps the full Delta and
+    uses the O(n^3) references) and mapped back with projUNN-T or projUNN-D.
+
+    Args:
+        base: a ``torch.optim.Optimizer`` holding all parameters (give the unitary ones
+            their own param group to scale their learning rate, e.g. lr / 32).
+        unitary: the (n, n) parameters to keep unitary (must be unitary at the start).
+        projector: "T" or "D".
+        rank: k, or None for the exact full-rank step.
+        approx: "randomized" or "column".
+        gen: generator of the random sketches.
+    """
+
+    def __init__(
+        self,
+        base: torch.optim.Optimizer,
+        unitary,
+        projector: str = "T",
+        rank: int | None = 1,
+        approx: str = "randomized",
+        gen: torch.Generator | None = None,
+    ):
+        if not isinstance(base, torch.optim.Optimizer):
+            raise TypeError(
+                f"base: expected a torch.optim.Optimizer, got {type(base).__name__}"
+            )
+        if projector not in ("T", "D"):
+            raise ValueError(f"projector: expected 'T' or 'D', got {projector!r}")
+        if approx not in ("randomized", "column"):
+            raise ValueError(
+                f"approx: expected 'randomized' or 'column', got {approx!r}"
+            )
+        if rank is not None and (not isinstance(rank, int) or rank < 1):
+            raise ValueError(f"rank: expected a positive int or None, got {rank!r}")
+        self.unitary = list(unitary)
+        for i, p in enumerate(self.unitary):
+            _check_square(p, f"unitary[{i}]")
+            if p.dim() != 2:
+                raise ValueError(
+                    f"unitary[{i}]: expected an (n, n) matrix, got {tuple(p.shape)}"
+                )
+        self.base, self.projector, self.rank, self.approx, self.gen = (
+            base,
+            projector,
+            rank,
+            approx,
+            gen,
+        )
+        self.param_groups = base.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zero the base optimizer's gradients."""
+        self.base.zero_grad(set_to_none=set_to_none)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Base step, then the rank-k projUNN step of every unitary weight."""
+        old = [p.detach().clone() for p in self.unitary]
+        loss = self.base.step(closure)
+        for p, U in zip(self.unitary, old, strict=True):
+            Delta = p - U  # (n, n): the base optimizer's proposed step
+            if self.rank is None:
+                new = (
+                    exact_tangent_step(U, Delta)
+                    if self.projector == "T"
+                    else polar_project(U + Delta)
+                )
+            else:
+                if not bool(Delta.abs().max() > 0):
+                    p.copy_(U)
+                    continue
+                lowrank = (
+                    lowrank_randomized
+                    if self.approx == "randomized"
+                    else lowrank_column_sampling
+                )
+                A, B = lowrank(Delta, self.rank, gen=self.gen)
+                new = (
+                    projunn_t(U, A, B) if self.projector == "T" else projunn_d(U, A, B)
+                )
+            p.copy_(new)
+        return loss
+
+    def state_dict(self):
+        """The base optimizer's state."""
+        return self.base.state_dict()
+
+    def load_state_dict(self, state):
+        """Load the base optimizer's state."""
+        self.base.load_state_dict(state)
+
+
+# --- experiments of the chapter ------------------------------------------------------
+
+
+def random_orthogonal(
+    n: int,
+    det: int | None = 1,
+    dtype: torch.dtype = torch.float64,
+    gen: torch.Generator | None = None,
+) -> Tensor:
+    """A Haar-random (n, n) orthogonal (real dtype) or unitary (complex dtype) matrix.
+
+    QR of a Gaussian with the signs of diag(R) fixed (Mezzadri 2007). For a real dtype
+    and ``det=1`` (or -1) the first column is flipped if needed: a real toy needs its
+    target in the start's component of O(n), since both updates stay in it.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected a positive int, got {n!r}")
+    if det not in (None, 1, -1):
+        raise ValueError(f"det: expected None, 1 or -1, got {det!r}")
+    Z = torch.randn(n, n, dtype=dtype, generator=gen)
+    Q, R = torch.linalg.qr(Z)
+    d = torch.diagonal(R)
+    Q = Q * (d / d.abs())
+    if det is not None and not Q.is_complex() and float(torch.linalg.det(Q)) * det < 0:
+        Q[:, 0] = -Q[:, 0]
+    return Q
+
+
+def learn_rotation(
+    U0: Tensor,
+    U_tar: Tensor,
+    k: int | None,
+    steps: int,
+    lr: float = 0.02,
+    batch: int = 16,
+    projector: str = "T",
+    direction: str = "gradient",
+    gen: torch.Generator | None = None,
+    every: int = 50,
+) -> tuple[Tensor, list[float]]:
+    """The paper's toy (Fig. 2b): learn U_tar from pairs (x, U_tar x) with rank-k steps.
+
+    Loss L = (1/B) sum_b ||U x_b - U_tar x_b||^2 (not torch's MSELoss: errata 5), so
+    G = (2/B) sum_b r_b x_b^T has rank <= B; the step -lr G is approximated at rank k
+    by column sampling (``k=None``: the exact step) and mapped back by projUNN-T or -D.
+    ``direction="random"`` replaces the gradient by a random rank-k update of the same
+    norm (a control that should not learn).
+
+    Returns:
+        the final U (n, n) and ||U - U_tar||_F^2 every ``every`` steps (from step 0).
+    """
+    _check_square(U0, "U0")
+    _check_square(U_tar, "U_tar")
+    if direction not in ("gradient", "random"):
+        raise ValueError(
+            f"direction: expected 'gradient' or 'random', got {direction!r}"
+        )
+    U, n, errs = U0.clone(), U0.shape[-1], []
+    for step in range(steps + 1):
+        if step % every == 0:
+            errs.append(float(((U - U_tar).abs() ** 2).sum()))
+        if step == steps:
+            break
+        x = torch.randn(n, batch, dtype=U.dtype, generator=gen)  # (n, B)
+        G = 2 / batch * ((U - U_tar) @ x) @ x.mH  # (n, n), rank <= B
+        Delta = -lr * G
+        if direction == "random":
+            A = torch.randn(n, k, dtype=U.dtype, generator=gen)
+            Bf = torch.randn(n, k, dtype=U.dtype, generator=gen)
+            A = A * (Delta.norm() / (A @ Bf.mH).norm())
+        elif k is None:
+            U = (
+                exact_tangent_step(U, Delta)
+                if projector == "T"
+                else polar_project(U + Delta)
+            )
+            continue
+        else:
+            A, Bf = lowrank_column_sampling(Delta, k, gen=gen)
+        U = projunn_t(U, A, Bf) if projector == "T" else projunn_d(U, A, Bf)
+    return U, errs
+
+
+def train_copy(
+    model: nn.Module,
+    optimizer,
+    steps: int,
+    T: int,
+    K: int = 10,
+    n: int = 8,
+    batch: int = 64,
+    gen: torch.Generator | None = None,
+    every: int = 50,
+    eval_batches: int = 4,
+) -> dict:
+    """Train ``model`` on the copy task; cross-entropy over all T + 2K positions.
+
+    ``optimizer`` is a torch optimizer or :class:`ProjUNN`. Every ``every`` steps and
+    at the end, the loss on ``eval_batches`` held-out batches (drawn once, from a
+    generator seeded apart from ``gen``) is recorded.
+
+    Returns:
+        {"step": [...], "train": [...], "heldout": [...], "orth": [...]} with ``orth``
+        the orthogonality error of ``model.W.weight``.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: expected a positive int, got {steps!r}")
+    held = torch.Generator().manual_seed(10_000 + (gen.initial_seed() if gen else 0))
+    evals = [copy_task_batch(batch, T, K, n, gen=held) for _ in range(eval_batches)]
+    loss_fn = nn.CrossEntropyLoss()
+    out = {"step": [], "train": [], "heldout": [], "orth": []}
+
+    def evaluate():
+        with torch.no_grad():
+            return sum(
+                float(loss_fn(model(x).flatten(0, 1), y.flatten())) for x, y in evals
+            ) / len(evals)
+
+    for step in range(steps + 1):
+        if step % every == 0 or step == steps:
+            out["step"].append(step)
+            out["heldout"].append(evaluate())
+            out["orth"].append(orthogonality_error(model.W.weight.detach()))
+        if step == steps:
+            break
+        x, y = copy_task_batch(batch, T, K, n, gen=gen)
+        optimizer.zero_grad()
+        loss = loss_fn(model(x).flatten(0, 1), y.flatten())
+        loss.backward()
+        optimizer.step()
+        out["train"].append(float(loss.detach()))
+    return out

@@ -1,0 +1,157 @@
+"""Unit tests of dltheory.unitary (chapter 08, projUNN)."""
+
+import math
+
+import pytest
+import torch
+
+from dltheory import unitary as un
+
+
+def _setup(n, k, dtype, seed=0, scale=None):
+    g = torch.Generator().manual_seed(seed)
+    U = un.random_orthogonal(n, det=None, dtype=dtype, gen=g)
+    s = 1 / math.sqrt(n) if scale is None else scale
+    A = torch.randn(n, k, dtype=dtype, generator=g) * s
+    B = torch.randn(n, k, dtype=dtype, generator=g) * s
+    return U, A, B
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+@pytest.mark.parametrize("k", [1, 3])
+def test_projunn_matches_svd_and_matrix_exp_references(dtype, k):
+    U, A, B = _setup(48, k, dtype)
+    D, T = un.projunn_d(U, A, B), un.projunn_t(U, A, B)
+    assert (D - un.polar_project(U + A @ B.mH)).abs().max() < 1e-10
+    assert (T - un.exact_tangent_step(U, A @ B.mH)).abs().max() < 1e-10
+    assert un.orthogonality_error(D) < 1e-12
+    assert un.orthogonality_error(T) < 1e-12
+
+
+def test_projunn_batched_and_large_steps():
+    g = torch.Generator().manual_seed(1)
+    U = torch.stack([un.random_orthogonal(16, gen=g) for _ in range(3)])  # (3, 16, 16)
+    A = torch.randn(3, 16, 2, dtype=torch.float64, generator=g)  # large: ||AB|| ~ 16
+    B = torch.randn(3, 16, 2, dtype=torch.float64, generator=g)
+    assert (un.projunn_d(U, A, B) - un.polar_project(U + A @ B.mH)).abs().max() < 1e-10
+    T_ref = un.exact_tangent_step(U, A @ B.mH)
+    assert (un.projunn_t(U, A, B) - T_ref).abs().max() < 1e-10
+
+
+def test_tangent_project_is_the_orthogonal_projection():
+    U, _, _ = _setup(12, 1, torch.complex128)
+    X = torch.randn(12, 12, dtype=torch.complex128)
+    P = un.tangent_project(U, X)
+    K = U.mH @ P
+    assert (K + K.mH).abs().max() < 1e-12  # P = U K with K skew-Hermitian
+    assert (un.tangent_project(U, P) - P).abs().max() < 1e-12  # idempotent
+    # the residual X - P is orthogonal to the tangent space (real inner product)
+    Y = un.tangent_project(U, torch.randn(12, 12, dtype=torch.complex128))
+    assert abs(torch.vdot((X - P).flatten(), Y.flatten()).real) < 1e-10
+
+
+def test_projunn_d_falls_back_to_t_when_near_singular():
+    # A = -U B (1 - 1e-3) with ||B|| = 1: M = U + A B^H has sigma_min = 1e-3.
+    g = torch.Generator().manual_seed(0)
+    U = un.random_orthogonal(128, dtype=torch.float32, gen=g)
+    B = torch.randn(128, 1, generator=g)
+    B = B / B.norm()
+    A = -(U @ B) * (1 - 1e-3) + 1e-3 * torch.randn(128, 1, generator=g) / 128**0.5
+    guarded = un.projunn_d(U, A, B)
+    assert un.orthogonality_error(guarded) < 1e-5
+    assert torch.equal(guarded, un.projunn_t(U, A, B))
+    # negative control: the clamp alone (tau tiny) loses orthogonality (measured 3e-3)
+    assert un.orthogonality_error(un.projunn_d(U, A, B, tau=1e-12)) > 1e-4
+    with pytest.raises(ValueError, match="near-singular"):
+        un.projunn_d(U, A, B, fallback=False)
+    # exactly singular with A = -U B: U^H Delta = -B B^H is Hermitian, T leaves U as is
+    A = -(U @ B)
+    assert (un.projunn_d(U, A, B) - U).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_lowrank_approximations_recover_a_low_rank_matrix(dtype):
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(40, 3, dtype=dtype, generator=g) @ torch.randn(
+        3, 30, dtype=dtype, generator=g
+    )
+    for f in (un.lowrank_randomized, un.lowrank_column_sampling):
+        A, B = f(M, 3, gen=g)
+        assert A.shape == (40, 3)
+        assert B.shape == (30, 3)
+        assert (A @ B.mH - M).abs().max() < 1e-10
+    # rank k, not k + oversample (errata 6); equals the truncated SVD on a full matrix
+    M = torch.randn(40, 30, dtype=dtype, generator=g)
+    A, B = un.lowrank_randomized(M, 2, oversample=40, gen=g)
+    Us, s, Vh = torch.linalg.svd(M)
+    best = (Us[:, :2] * s[:2].to(dtype)) @ Vh[:2]
+    assert (A @ B.mH - best).abs().max() < 1e-10
+
+
+def test_helpers_known_answers():
+    assert un.copy_baseline(50, 10, 8) == pytest.approx(10 * math.log(8) / 70)
+    assert un.copy_baseline(50) == pytest.approx(0.2971, abs=1e-4)
+    x, y = un.copy_task_batch(4, 50, gen=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 70)
+    assert torch.equal(y[:, 60:], x[:, :10])
+    assert (x[:, 59] == 9).all()
+    assert (y[:, :60] == 0).all()
+    assert (x[:, 10:59] == 0).all()
+    W = un.henaff_init_(torch.empty(8, 8), gen=torch.Generator().manual_seed(0))
+    assert un.orthogonality_error(W) < 1e-6
+    assert float(torch.linalg.det(W)) > 0
+    Q = un.random_orthogonal(9, det=-1)
+    assert float(torch.linalg.det(Q)) == pytest.approx(-1)
+
+
+def test_projunn_optimizer_keeps_any_model_unitary_and_learns():
+    torch.manual_seed(0)
+    model = un.OrthogonalRNN(10, 16, 9)
+    other = [p for n, p in model.named_parameters() if n != "W.weight"]
+    base = torch.optim.RMSprop(
+        [{"params": other}, {"params": [model.W.weight], "lr": 1e-3}], lr=1e-2
+    )
+    g = torch.Generator().manual_seed(0)
+    for projector in ("T", "D"):
+        opt = un.ProjUNN(base, [model.W.weight], projector=projector, gen=g)
+        W0 = model.W.weight.detach().clone()
+        out = un.train_copy(model, opt, 20, T=5, K=2, n=8, batch=8, gen=g, every=10)
+        assert max(out["orth"]) < 1e-5
+        assert not torch.equal(W0, model.W.weight)  # W moved
+    assert out["heldout"][-1] < out["heldout"][0]
+
+
+def test_parametrization_baseline_composes_with_the_rnn():
+    # torch's own orthogonal parametrization is the baseline the chapter compares with
+    model = un.OrthogonalRNN(10, 8, 9)
+    torch.nn.utils.parametrizations.orthogonal(model.W, orthogonal_map="matrix_exp")
+    x, _ = un.copy_task_batch(2, 5, K=2)
+    with torch.nn.utils.parametrize.cached():
+        assert model(x).shape == (2, 9, 9)
+    assert un.orthogonality_error(model.W.weight.detach()) < 1e-5
+
+
+def test_input_validation():
+    U, A, B = _setup(8, 1, torch.float64)
+    with pytest.raises(ValueError, match="U"):
+        un.projunn_t(U[:, :7], A, B)
+    with pytest.raises(TypeError, match="A"):
+        un.projunn_d(U, A.float(), B)
+    with pytest.raises(ValueError, match="rank k"):
+        un.projunn_t(U, torch.randn(8, 5).double(), torch.randn(8, 5).double())
+    with pytest.raises(ValueError, match="A and B"):
+        un.projunn_t(U, A, torch.randn(8, 2).double())
+    with pytest.raises(TypeError, match="U"):
+        un.projunn_t(torch.eye(8, dtype=torch.long), A, B)
+    with pytest.raises(ValueError, match="k"):
+        un.lowrank_randomized(torch.randn(5, 4), 0)
+    with pytest.raises(ValueError, match="tau"):
+        un.projunn_d(U, A, B, tau=0.0)
+    with pytest.raises(ValueError, match="W"):
+        un.henaff_init_(torch.empty(3, 3))
+    with pytest.raises(ValueError, match="T"):
+        un.copy_baseline(0)
+    with pytest.raises(TypeError, match="base"):
+        un.ProjUNN("sgd", [U])
+    with pytest.raises(ValueError, match="projector"):
+        un.ProjUNN(torch.optim.SGD([torch.nn.Parameter(U)], lr=0.1), [U], projector="X")
