@@ -167,8 +167,10 @@ def _rounded(accs):
 # 100-109 it is 3.9 +- 1.2 points (2.2 to 5.9), and Delta(untrained, seed + 100) -
 # Delta(untrained, seed) for seeds 0-9 is +0.8, -0.5, +0.5, -0.5, +1.8, +1.3, +1.2,
 # -3.2, +0.3, -0.2 points: SimCLR's kNN effect at s = 1 is inside that spread, so it is
-# not asserted. Bounds: about half the smallest value over the five seeds.
-_KNN_EFFECT_VICREG = 0.018  # VICReg, kNN, s = 1
+# not asserted. Bounds: about half the smallest value over the five seeds; for VICReg's
+# kNN effect 0.022, a little above half of its smallest value (3.7) so as to stay above
+# every untrained-vs-untrained difference seen (largest +1.8, seed 4).
+_KNN_EFFECT_VICREG = 0.022  # VICReg, kNN, s = 1
 _FIVE_EFFECT_CEILING = 0.07  # both methods, 5 labels, s = 1: no effect beyond this
 _S0_EFFECT_SIMCLR = 0.15  # SimCLR, 5 labels, s = 0
 
