@@ -21,7 +21,7 @@ matrices built from the local maps. This module implements the book's formulatio
   (2 sum_i (P_i^T P_i) (x) (z_i z_i^T), row-major vec);
 - (P1)-(P5) elementary perturbation facts: ``spectrum``, ``condition_number``,
   ``spectral_radius``, ``perturbation_bounds``, ``diagonal_bounds``;
-- training: ``train_mse`` (full-batch SGD on the squared error, chapter 07 claim 6).
+- training: ``train_mse`` (full-batch SGD on the squared error, chapter 07 claim 8).
 
 Shapes: ``B`` points, ``d_in`` inputs, ``N`` the width, ``L`` hidden layers, ``C``
 outputs. Identities are computed in float64 (parameters are cast, the module is not
@@ -185,8 +185,8 @@ def activation_pattern(net: PlainOrResNetMLP, x: Tensor) -> list[Tensor]:
 def region_ids(net: PlainOrResNetMLP, x: Tensor) -> Tensor:
     """Region id (B,) long of each input: equal exactly when all patterns are equal.
 
-    Uses the same exact packing as ``splines.region_ids`` (chapter 00) on the codes
-    q_l >= 1 ... i.e. the sign of each pre-activation, for any activation.
+    The code of a unit is the sign of its pre-activation (q > 0.5 for the three
+    activations), packed exactly as in ``splines.region_ids`` (chapter 00).
     """
     codes = torch.cat([q > 0.5 for q in activation_pattern(net, x)], dim=1)
     return _ids_of_rows(_pack(codes))
@@ -230,7 +230,7 @@ def layer_product(net: PlainOrResNetMLP, x: Tensor) -> Tensor:
     r"""The hidden stack's map prod_{l=L}^{1} (Q_l W_l + eps I), (B, N, N), float64.
 
     The Jacobian dz^{L+1}/dz^1 (L2 without the input and output layers), whose
-    conditioning with depth chapter 07's claim 5 measures.
+    conditioning with depth chapter 07's claim 7 measures.
     """
     net = _check_net(net)
     x = _check_x(net, x)
@@ -317,7 +317,7 @@ def condition_number(M: Tensor, tol: float | None = None) -> Tensor:
 
 
 def spectral_radius(M: Tensor) -> Tensor:
-    """The largest |eigenvalue| of each square matrix (...,)."""
+    """The largest eigenvalue modulus of each square matrix (...,)."""
     check_float(M, name="M")
     if M.dim() < 2 or M.shape[-1] != M.shape[-2]:
         raise ValueError(f"M: expected (..., N, N), got {tuple(M.shape)}")
@@ -327,9 +327,9 @@ def spectral_radius(M: Tensor) -> Tensor:
 def perturbation_bounds(W: Tensor, q: Tensor, eps: float) -> dict[str, Tensor]:
     """The book's (P2) and (P3) for Q W + eps I.
 
-    (P2) Weyl: |sigma_k(QW + eps I) - sigma_k(QW)| <= eps. (P3) if |q_i| <= 1:
-    sigma_min(QW + eps I) >= eps - ||W||_2, and cond <= (eps + ||W||)/(eps - ||W||)
-    when ||W||_2 < eps (inf otherwise).
+    (P2) Weyl: abs(sigma_k(QW + eps I) - sigma_k(QW)) <= eps. (P3) if abs(q_i) <= 1:
+    sigma_min(QW + eps I) >= eps - norm2(W), and cond <= (eps + norm2(W)) /
+    (eps - norm2(W)) when norm2(W) < eps (inf otherwise).
 
     Returns:
         dict with ``weyl_lower``, ``weyl_upper`` (..., N), ``sigma_min_lower`` and
@@ -354,9 +354,9 @@ def perturbation_bounds(W: Tensor, q: Tensor, eps: float) -> dict[str, Tensor]:
 
 
 def diagonal_bounds(d: Tensor, M: Tensor) -> tuple[Tensor, Tensor]:
-    """Bounds min|d| sigma_k(M) <= sigma_k(D M) <= max|d| sigma_k(M), D = diag(d).
+    """Bounds min abs(d) sigma_k(M) <= sigma_k(DM) <= max abs(d) sigma_k(M), D diagonal.
 
-    From sigma_k(AB) <= ||A||_2 sigma_k(B) and sigma_k(AB) >= sigma_min(A) sigma_k(B).
+    From sigma_k(AB) <= norm2(A) sigma_k(B) and sigma_k(AB) >= sigma_min(A) sigma_k(B).
     Shapes d (..., m), M (..., m, n) -> two (..., min(m, n)).
     """
     check_float(d, name="d")
@@ -467,8 +467,8 @@ def fit_piecewise_quadratic(
 
     Returns:
         One dict per fitted piece: ``t_lo``, ``t_hi``, ``n``, ``coef`` (3,) of
-        a + b s + c s^2 in the scaled s, and ``rel_residual`` = max |fit - loss| /
-        max |loss| on the piece.
+        a + b s + c s^2 in the scaled s, and ``rel_residual`` = max abs(fit - loss) /
+        max abs(loss) on the piece.
     """
     ts = check_float(ts, name="ts").to(torch.float64)
     loss = check_float(loss, name="loss").to(torch.float64)
@@ -600,8 +600,9 @@ def train_mse(
 ) -> dict[str, Tensor]:
     """Full-batch SGD on the mean over samples of the summed squared error.
 
-    Loss = mean_i ||f(x_i) - y_i||^2 (MSE to one-hot targets, chapter 07 claim 6),
-    gradient norm clipped at ``clip`` (None: no clipping). Trains ``net`` in place.
+    Loss = mean_i of the squared norm of f(x_i) - y_i (MSE to one-hot targets,
+    chapter 07 claim 8), gradient norm clipped at ``clip`` (None: no clipping).
+    Trains ``net`` in place.
 
     Returns:
         dict with ``loss`` (steps + 1,): the loss before each step and after the last.
