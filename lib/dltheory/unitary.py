@@ -164,6 +164,15 @@ def _basis(U: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return A_hat, Q, R
 
 
+def _add_lowrank(U: Tensor, X: Tensor, Y: Tensor) -> Tensor:
+    # U + X Y^H for thin X, Y (..., n, r), as (U^T + conj(Y) X^T)^T: with U row-major
+    # the fused addmm on the transposes is several times faster on CPU BLAS than
+    # U + X @ Y^H (0.8 ms vs 10.7 ms at n = 1024, one thread); a transposed view.
+    if U.dim() == 2:
+        return torch.addmm(U.mT, Y.conj(), X.mT).mT
+    return (U.mT + Y.conj() @ X.mT).mT
+
+
 def _default_tau(dtype: torch.dtype) -> float:
     # Smallest accepted min(1 + lambda) (squared singular value of M in span Q): the
     # orthogonality error of D grows as eps / sigma_min^2 (errata 2).
@@ -192,7 +201,7 @@ def projunn_t(U: Tensor, A: Tensor, B: Tensor) -> Tensor:
     W = (W - W.mH) / 2
     E = torch.linalg.matrix_exp(W) - torch.eye(2 * k, dtype=U.dtype, device=U.device)
     UQ = (Q.mH @ U.mH).mH  # (..., n, 2k), U Q with a row-major product (errata 3)
-    return torch.baddbmm(U, UQ, E @ Q.mH) if U.dim() == 3 else U + UQ @ (E @ Q.mH)
+    return _add_lowrank(U, UQ @ E, Q)
 
 
 def projunn_d(
@@ -245,7 +254,8 @@ def projunn_d(
     f = torch.expm1(-torch.log1p(lam.clamp_min(tau - 1)) / 2)  # (1 + lam)^(-1/2) - 1
     P = Q @ V.to(Q.dtype)  # (..., n, 2k)
     MP = (P.mH @ U.mH).mH + A @ (B.mH @ P)  # (..., n, 2k): M P, row-major products
-    D = U + A @ B.mH + (MP * f.to(P.dtype).unsqueeze(-2)) @ P.mH
+    X = torch.cat([A, MP * f.to(P.dtype).unsqueeze(-2)], -1)  # (..., n, k + 2k)
+    D = _add_lowrank(U, X, torch.cat([B, P], -1))  # U + A B^H + (M P f) P^H
     if bool(bad.any()):
         T = projunn_t(U, A, B)
         D = torch.where(bad[..., None, None], T, D)
@@ -285,7 +295,7 @@ def lowrank_randomized(
         Omega = torch.complex(
             Omega, torch.randn(m, r, generator=gen, dtype=M.real.dtype, device=M.device)
         )
-    Qy, _ = torch.linalg.qr(M @ Omega)  # (n, r)
+    Qy, _ = torch.linalg.qr((Omega.mT @ M.mT).mT)  # (n, r): M Omega, row-major
     Us, s, Vh = torch.linalg.svd(Qy.mH @ M, full_matrices=False)  # (r, r), (r,), (r, m)
     A = (Qy @ Us[:, :k]) * s[:k].to(M.dtype)  # (n, k)
     return A, Vh[:k].mH

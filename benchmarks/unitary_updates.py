@@ -1,0 +1,128 @@
+"""Time projUNN's rank-k unitary updates against O(n^3) ways to stay unitary (ch. 08).
+
+Run: ``.venv/bin/python benchmarks/unitary_updates.py [--threads 1] [--ns 256 512]``.
+Prints, from one run, the median milliseconds per update (after warm-ups) of
+
+- projUNN-T and projUNN-D at k = 1 and k = 4 (``dltheory.unitary``, row-major products),
+- the rank-1 randomized approximation of a dense (n, n) update,
+- the SVD polar projection of U + Delta (the O(n^3) reference of projUNN-D),
+- ``torch.linalg.matrix_exp`` of a skew matrix alone, and the whole step
+  U expm(skew(U^T Delta)) (the reference of projUNN-T),
+- the Cayley map (I - K/2)^-1 (I + K/2) by ``torch.linalg.solve``,
+
+and the ratios SVD / T, expm step / T, Cayley / T, T(k = 4) / T(k = 1); then an
+end-to-end training step of a ReLU RNN (sequence 20, batch 32) with projUNN-T against
+the unconstrained RNN and torch's ``parametrizations.orthogonal`` (matrix_exp, cached).
+Ratios are printed, not asserted: CPU timings vary by tens of per cent under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from dltheory import unitary
+
+
+def _median_ms(fn, reps: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def updates(n: int, reps: int) -> dict[str, float]:
+    """Median ms per update of each method at size n (float32)."""
+    g = torch.Generator().manual_seed(0)
+    U = unitary.random_orthogonal(n, dtype=torch.float32, gen=g)
+    A1, B1 = torch.randn(n, 1, generator=g) / n, torch.randn(n, 1, generator=g)
+    A4, B4 = torch.randn(n, 4, generator=g) / n, torch.randn(n, 4, generator=g)
+    Delta = torch.randn(n, n, generator=g) / n**1.5
+    K = U.T @ Delta
+    K = (K - K.T) / 2
+    eye = torch.eye(n)
+    return {
+        "projUNN-T k=1": _median_ms(lambda: unitary.projunn_t(U, A1, B1), reps),
+        "projUNN-T k=4": _median_ms(lambda: unitary.projunn_t(U, A4, B4), reps),
+        "projUNN-D k=1": _median_ms(lambda: unitary.projunn_d(U, A1, B1), reps),
+        "rank-1 approx": _median_ms(
+            lambda: unitary.lowrank_randomized(Delta, 1, gen=g), reps
+        ),
+        "SVD polar": _median_ms(lambda: unitary.polar_project(U + Delta), reps),
+        "matrix_exp alone": _median_ms(lambda: torch.linalg.matrix_exp(K), reps),
+        "expm step": _median_ms(lambda: unitary.exact_tangent_step(U, Delta), reps),
+        "Cayley (solve)": _median_ms(
+            lambda: U @ torch.linalg.solve(eye - K / 2, eye + K / 2), reps
+        ),
+    }
+
+
+def rnn_step(n: int, method: str, reps: int) -> float:
+    """Median ms of one RNN training step (forward, backward, optimizer)."""
+    torch.manual_seed(0)
+    model = unitary.OrthogonalRNN(10, n, 9)
+    other = [p for name, p in model.named_parameters() if name != "W.weight"]
+    if method == "matrix_exp parametrization":
+        torch.nn.utils.parametrizations.orthogonal(model.W, orthogonal_map="matrix_exp")
+        w = list(model.W.parameters())
+    else:
+        w = [model.W.weight]
+    opt = torch.optim.RMSprop([{"params": other}, {"params": w, "lr": 1e-4}], lr=1e-3)
+    if method == "projUNN-T":
+        opt = unitary.ProjUNN(opt, [model.W.weight], projector="T", rank=1)
+    x, y = unitary.copy_task_batch(32, 20 - 2 * 2, K=2)  # sequence length 20
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        with torch.nn.utils.parametrize.cached():
+            loss = loss_fn(model(x).flatten(0, 1), y.flatten())
+            loss.backward()
+        opt.step()
+
+    return _median_ms(step, reps)
+
+
+def main() -> None:
+    """Print the tables and ratios of one run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ns", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--reps", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, float32")
+    for n in args.ns:
+        t = updates(n, args.reps)
+        print(f"\nn = {n}: ms per update (median of {args.reps})")
+        for name, ms in t.items():
+            print(f"  {name:>18}: {ms:9.3f}")
+        T1 = t["projUNN-T k=1"]
+        print(
+            f"  ratios: SVD / T {t['SVD polar'] / T1:.1f}x, expm step / T "
+            f"{t['expm step'] / T1:.1f}x, matrix_exp alone / T "
+            f"{t['matrix_exp alone'] / T1:.1f}x, "
+            f"Cayley / T {t['Cayley (solve)'] / T1:.1f}x, "
+            f"T(k=4) / T(k=1) {t['projUNN-T k=4'] / T1:.2f}x"
+        )
+    n = min(max(args.ns), 512)
+    print(f"\nend-to-end RNN training step, hidden {n}, sequence 20, batch 32 (ms)")
+    steps = {
+        m: rnn_step(n, m, args.reps)
+        for m in ("unconstrained", "projUNN-T", "matrix_exp parametrization")
+    }
+    for m, ms in steps.items():
+        print(
+            f"  {m:>26}: {ms:8.2f}  ({ms / steps['unconstrained']:.2f}x unconstrained)"
+        )
+
+
+if __name__ == "__main__":
+    main()
