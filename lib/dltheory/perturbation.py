@@ -466,9 +466,9 @@ def fit_piecewise_quadratic(
     t is centred and scaled per piece before the fit (float64 ``torch.linalg.lstsq``).
 
     Returns:
-        One dict per fitted piece: ``t_lo``, ``t_hi``, ``n``, ``coef`` (3,) of
-        a + b s + c s^2 in the scaled s, and ``rel_residual`` = max abs(fit - loss) /
-        max abs(loss) on the piece.
+        A list with one dict per fitted piece, with keys ``t_lo``, ``t_hi``, ``n``,
+        ``coef`` (3,) of a + b s + c s^2 in the scaled s, and ``rel_residual`` =
+        max abs(fit - loss) / max abs(loss) on the piece.
     """
     ts = check_float(ts, name="ts").to(torch.float64)
     loss = check_float(loss, name="loss").to(torch.float64)
@@ -605,7 +605,7 @@ def train_mse(
     Trains ``net`` in place.
 
     Returns:
-        dict with ``loss`` (steps + 1,): the loss before each step and after the last.
+        dict with ``loss`` (steps + 1,), the loss before each step and after the last.
     """
     check_batch(X, name="X")
     check_batch(Y, name="Y")
