@@ -191,3 +191,18 @@ def test_input_validation():
         P.loss_along_line(net, 0, torch.zeros(8, 8), torch.zeros(3), _x(2, 3), _x(2, 4))
     with pytest.raises(ValueError, match="eps"):
         P.PlainOrResNetMLP(2, 4, 1, 1, eps=-1.0)
+
+
+def test_spectrum_and_condition_number_match_numpy():
+    np = pytest.importorskip("numpy")
+    M = _x(12, 9, seed=5)
+    np.testing.assert_allclose(
+        P.spectrum(M).numpy(), np.linalg.svd(M.numpy(), compute_uv=False), rtol=1e-12
+    )
+    assert P.condition_number(M).item() == pytest.approx(
+        np.linalg.cond(M.numpy()), rel=1e-10
+    )
+    R = _x(6, 6, seed=6)
+    assert P.spectral_radius(R).item() == pytest.approx(
+        max(abs(np.linalg.eigvals(R.numpy()))), rel=1e-12
+    )
