@@ -5,13 +5,13 @@ networks with unitary matrices*, NeurIPS 2022 (arXiv:2203.05483). The official c
 not import at its last commit, so everything here is written from the paper's main text
 (Sec. 4). The names follow the paper's *body* (the abstract swaps them):
 
-- projUNN-D (**D**irect, Thm 4.2): the closest unitary, in Frobenius norm, to the
+- projUNN-D (D for direct, Thm 4.2): the closest unitary, in Frobenius norm, to the
   updated matrix, i.e. the polar factor of M = U + A B^H,
 
   (D1)  D(U, A, B) = M (M^H M)^(-1/2);
 
-- projUNN-T (**T**angent, Thm 4.4): project the update onto the tangent space at U, then
-  follow the exponential map,
+- projUNN-T (T for tangent, Thm 4.4): project the update onto the tangent space at U,
+  then follow the exponential map,
 
   (T1)  Pi_U(X) = (X - U X^H U) / 2,
   (T2)  T(U, Delta) = U expm(skew(U^H Delta)),  skew(K) = (K - K^H) / 2,
@@ -158,7 +158,7 @@ def exact_tangent_step(U: Tensor, Delta: Tensor) -> Tensor:
 
 def _basis(U: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     # A_hat = U^H A (..., n, k), computed as (A^H U)^H: the (n, n) x (n, k) product with
-    # a transposed U is slow on some BLAS for 2 <= k <= 8 (the brief's errata 3).
+    # a transposed U is slow on some CPU BLAS for 2 <= k <= 8 (3.5 ms vs 0.26 ms).
     A_hat = (A.mH @ U).mH
     Q, R = torch.linalg.qr(torch.cat([A_hat, B], dim=-1))  # (..., n, 2k), (..., 2k, 2k)
     return A_hat, Q, R
@@ -175,7 +175,7 @@ def _add_lowrank(U: Tensor, X: Tensor, Y: Tensor) -> Tensor:
 
 def _default_tau(dtype: torch.dtype) -> float:
     # Smallest accepted min(1 + lambda) (squared singular value of M in span Q): the
-    # orthogonality error of D grows as eps / sigma_min^2 (errata 2).
+    # orthogonality error of D grows as eps / sigma_min^2.
     return 1e-3 if dtype in (torch.float32, torch.complex64) else 1e-8
 
 
@@ -200,7 +200,7 @@ def projunn_t(U: Tensor, A: Tensor, B: Tensor) -> Tensor:
     W = R @ J @ R.mH  # (..., 2k, 2k), skew-Hermitian: skew(A_hat B^H) = Q W Q^H
     W = (W - W.mH) / 2
     E = torch.linalg.matrix_exp(W) - torch.eye(2 * k, dtype=U.dtype, device=U.device)
-    UQ = (Q.mH @ U.mH).mH  # (..., n, 2k), U Q with a row-major product (errata 3)
+    UQ = (Q.mH @ U.mH).mH  # (..., n, 2k), U Q with a row-major product
     return _add_lowrank(U, UQ @ E, Q)
 
 
@@ -282,7 +282,7 @@ def lowrank_randomized(
     """Rank-k approximation M ~ A B^H by the randomized range finder (Halko et al.).
 
     Y = M Omega with a Gaussian Omega (m, k + p), Q_Y = orth(Y), then the SVD of
-    Q_Y^H M truncated to k (errata 6: without the truncation the rank is k + p):
+    Q_Y^H M truncated to k (without the truncation the rank would be k + p):
     A = Q_Y U_k Sigma_k, B = V_k. Shapes: M (n, m) -> A (n, k), B (m, k).
     """
     _check_matrix(M, k)
@@ -325,7 +325,7 @@ def lowrank_column_sampling(
 
 
 def orthogonality_error(U: Tensor) -> float:
-    """Largest entry of |U^H U - I| over entries (and leading batch dimensions)."""
+    """Largest absolute entry of U^H U - I (over leading batch dimensions too)."""
     _check_square(U, "U")
     return float((U.mH @ U - _eye_like(U)).abs().max())
 
@@ -575,14 +575,14 @@ def learn_rotation(
 ) -> tuple[Tensor, list[float]]:
     """The paper's toy (Fig. 2b): learn U_tar from pairs (x, U_tar x) with rank-k steps.
 
-    Loss L = (1/B) sum_b ||U x_b - U_tar x_b||^2 (not torch's MSELoss: errata 5), so
+    Loss L = (1/B) sum_b norm(U x_b - U_tar x_b)^2 (not torch's MSELoss), so
     G = (2/B) sum_b r_b x_b^T has rank <= B; the step -lr G is approximated at rank k
     by column sampling (``k=None``: the exact step) and mapped back by projUNN-T or -D.
     ``direction="random"`` replaces the gradient by a random rank-k update of the same
     norm (a control that should not learn).
 
     Returns:
-        the final U (n, n) and ||U - U_tar||_F^2 every ``every`` steps (from step 0).
+        the final U (n, n) and norm(U - U_tar)_F^2 every ``every`` steps (from 0).
     """
     _check_square(U0, "U0")
     _check_square(U_tar, "U_tar")

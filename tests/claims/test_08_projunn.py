@@ -21,7 +21,7 @@ from dltheory import unitary as un
 def _problem(n, k, dtype, seed):
     g = torch.Generator().manual_seed(seed)
     U = un.random_orthogonal(n, det=None, dtype=dtype, gen=g)
-    # A, B scaled by 1 / sqrt(n): ||A B^H|| ~ 1 (errata 9)
+    # A, B scaled by 1 / sqrt(n): ||A B^H|| ~ 1 (errors near 1e-15)
     A = torch.randn(n, k, dtype=dtype, generator=g) / math.sqrt(n)
     B = torch.randn(n, k, dtype=dtype, generator=g) / math.sqrt(n)
     return U, A, B
@@ -205,7 +205,7 @@ def test_claim5_projunn_rnn_learns_the_copy_task(seed):
     # Measured held-out loss after 1000 steps, seeds 0-4: 0.0589 / 0.0346 / 0.0363 /
     # 0.0789 / 0.0434 (0.12-0.27 x baseline), orthogonality error 3.3e-6..5.5e-6; about
     # 100-220 ms a step at load 6-9 on 2 cores (33 ms on an idle thread). Bound
-    # 0.5 x baseline = 0.149 (the errata's), half way between 0.079 and 0.297 is 0.19.
+    # 0.5 x baseline = 0.149 (the expert review's); half way from 0.079 to 0.297: 0.19.
     # The unconstrained RNN at the same learning rate for W also learns it (seed 0:
     # 0.0639 vs projUNN-D 0.0589): the unitary advantage is not claimed at T = 50.
     assert trained < 0.5 * base, f"seed {seed}: held-out {out['heldout']}"

@@ -80,7 +80,7 @@ def test_lowrank_approximations_recover_a_low_rank_matrix(dtype):
         assert A.shape == (40, 3)
         assert B.shape == (30, 3)
         assert (A @ B.mH - M).abs().max() < 1e-10
-    # rank k, not k + oversample (errata 6); equals the truncated SVD on a full matrix
+    # rank k, not k + oversample; equals the truncated SVD on a full matrix
     M = torch.randn(40, 30, dtype=dtype, generator=g)
     A, B = un.lowrank_randomized(M, 2, oversample=40, gen=g)
     Us, s, Vh = torch.linalg.svd(M)
