@@ -480,6 +480,29 @@ def spline_pushforward(
     return Pushforward(mean=mean, cov=cov, jacobian=J)
 
 
+def _sample_and_predicted_covariances(
+    z_samples: Tensor, cov: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Validated (N, S, d) samples and (N, d, d) predictions, as float64 covariances.
+
+    Returns the unbiased sample covariance of each anchor's S outputs, (N, d, d), and
+    the predictions in float64 on the samples' device, (N, d, d).
+    """
+    check_batch(z_samples, name="z_samples", min_rows=1, ndim=3)
+    check_batch(cov, name="cov", min_rows=1, ndim=3)
+    N, S, d = z_samples.shape
+    if S < 2 or tuple(cov.shape) != (N, d, d):
+        raise ValueError(
+            f"z_samples and cov: expected shapes (N, S, d) with S >= 2 and "
+            f"(N, d, d), got {tuple(z_samples.shape)} and {tuple(cov.shape)}"
+        )
+    z = to_float64(z_samples)
+    centered = z - z.mean(dim=1, keepdim=True)  # (N, S, d)
+    empirical = centered.transpose(1, 2) @ centered / (S - 1)  # (N, d, d)
+    cov = to_float64(cov).to(z.device)
+    return empirical, cov
+
+
 def relative_covariance_error(z_samples: Tensor, cov: Tensor) -> Tensor:
     r"""Relative Frobenius error of predicted covariances against samples, for (I2).
 
@@ -504,18 +527,7 @@ def relative_covariance_error(z_samples: Tensor, cov: Tensor) -> Tensor:
         TypeError: If an argument is not a floating-point tensor.
         ValueError: If the shapes do not match or a predicted covariance is 0.
     """
-    check_batch(z_samples, name="z_samples", min_rows=1, ndim=3)
-    check_batch(cov, name="cov", min_rows=1, ndim=3)
-    N, S, d = z_samples.shape
-    if S < 2 or tuple(cov.shape) != (N, d, d):
-        raise ValueError(
-            f"z_samples and cov: expected shapes (N, S, d) with S >= 2 and "
-            f"(N, d, d), got {tuple(z_samples.shape)} and {tuple(cov.shape)}"
-        )
-    z = to_float64(z_samples)
-    centered = z - z.mean(dim=1, keepdim=True)  # (N, S, d)
-    empirical = centered.transpose(1, 2) @ centered / (S - 1)  # (N, d, d)
-    cov = to_float64(cov).to(z.device)
+    empirical, cov = _sample_and_predicted_covariances(z_samples, cov)
     scale = torch.linalg.matrix_norm(cov)  # (N,)
     if bool((scale == 0).any()):
         raise ValueError("cov: expected nonzero predicted covariances, got a zero one")
@@ -553,18 +565,8 @@ def whitened_covariance_error(z_samples: Tensor, cov: Tensor) -> Tensor:
         ValueError: If the shapes do not match or a predicted covariance is
             singular (smallest eigenvalue <= 1e-12 times the largest).
     """
-    check_batch(z_samples, name="z_samples", min_rows=1, ndim=3)
-    check_batch(cov, name="cov", min_rows=1, ndim=3)
-    N, S, d = z_samples.shape
-    if S < 2 or tuple(cov.shape) != (N, d, d):
-        raise ValueError(
-            f"z_samples and cov: expected shapes (N, S, d) with S >= 2 and "
-            f"(N, d, d), got {tuple(z_samples.shape)} and {tuple(cov.shape)}"
-        )
-    z = to_float64(z_samples)
-    centered = z - z.mean(dim=1, keepdim=True)  # (N, S, d)
-    empirical = centered.transpose(1, 2) @ centered / (S - 1)  # (N, d, d)
-    cov = to_float64(cov).to(z.device)
+    empirical, cov = _sample_and_predicted_covariances(z_samples, cov)
+    d = cov.shape[-1]
     eigvals, U = torch.linalg.eigh(cov)  # (N, d) ascending, (N, d, d)
     if bool((eigvals[:, 0] <= 1e-12 * eigvals[:, -1].clamp_min(0)).any()):
         bad = torch.nonzero(eigvals[:, 0] <= 1e-12 * eigvals[:, -1]).flatten()
