@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, hessian, jacrev, vmap
 
 from dltheory._checks import check_batch, check_choice, check_float, check_int
-from dltheory.splines import _ids_of_rows, _pack
+from dltheory.splines import ids_of_codes
 
 ACTIVATIONS = ("relu", "leaky_relu", "abs")
 
@@ -189,7 +189,7 @@ def region_ids(net: PlainOrResNetMLP, x: Tensor) -> Tensor:
     activations), packed exactly as in ``splines.region_ids`` (chapter 00).
     """
     codes = torch.cat([q > 0.5 for q in activation_pattern(net, x)], dim=1)
-    return _ids_of_rows(_pack(codes))
+    return ids_of_codes(codes)
 
 
 def local_linear_map(net: PlainOrResNetMLP, x: Tensor) -> tuple[Tensor, Tensor]:

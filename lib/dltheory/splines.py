@@ -310,6 +310,35 @@ def _ids_of_rows(words: Tensor) -> Tensor:
     return ids
 
 
+def ids_of_codes(codes: Tensor) -> Tensor:
+    """Region id of each row of activation codes: equal exactly when the rows are.
+
+    The partition of a ReLU network is indexed by its activation codes (one bit per
+    unit, Eq. (3) of Balestriero & Baraniuk 2018); this numbers the distinct codes
+    0..R-1 in lexicographic order of their packed words, exactly (no hashing), so
+    any network family can reuse it (``region_ids`` here, the residual nets of
+    ``perturbation``).
+
+    Args:
+        codes: Boolean codes, shape (n, U), one row per input, one column per unit.
+
+    Returns:
+        Long tensor of shape (n,) with values 0..R-1, on the device of ``codes``.
+
+    Raises:
+        TypeError: If ``codes`` is not a boolean tensor.
+        ValueError: If ``codes`` is not of shape (n, U) with n, U >= 1.
+    """
+    if not isinstance(codes, Tensor) or codes.dtype != torch.bool:
+        given = codes.dtype if isinstance(codes, Tensor) else type(codes).__name__
+        raise TypeError(f"codes: expected a boolean tensor, got {given}")
+    if codes.dim() != 2 or 0 in codes.shape:
+        raise ValueError(
+            f"codes: expected shape (n, U) with n, U >= 1, got {tuple(codes.shape)}"
+        )
+    return _ids_of_rows(_pack(codes))
+
+
 def _grid_ids(net: nn.Module, lo, hi, res) -> Tensor:
     lo, hi, res = _check_window(lo, hi, res)
     first = _linear_layers(net)[0]

@@ -522,3 +522,30 @@ def test_fit_epochs_trains_records_and_uses_full_statistics():
         splines.fit_epochs(ten, *split, epochs=1, batch_size=500)
     with pytest.raises(ValueError, match="optimizer"):
         splines.fit_epochs(ten, *split, epochs=1, optimizer="rmsprop")
+
+
+def test_ids_of_codes_numbers_distinct_rows_exactly():
+    g = torch.Generator().manual_seed(0)
+    # 60 units: two packed words, so rows that differ only in the second word count
+    codes = torch.rand(500, 60, generator=g) > 0.5
+    codes[100:200] = codes[0]
+    codes[300, :] = codes[0]
+    codes[300, 59] = ~codes[0, 59]  # differs in the last unit only
+    ids = splines.ids_of_codes(codes)
+    same = (codes[:, None, :] == codes[None, :, :]).all(-1)  # (500, 500)
+    assert torch.equal(ids[:, None] == ids[None, :], same)
+    assert ids.max().item() + 1 == len(torch.unique(codes, dim=0))
+    assert ids[300] != ids[0]
+
+
+@pytest.mark.parametrize(
+    ("codes", "error"),
+    [
+        (torch.zeros(3, 4), TypeError),
+        (torch.zeros(3, dtype=torch.bool), ValueError),
+        (torch.zeros(0, 4, dtype=torch.bool), ValueError),
+    ],
+)
+def test_ids_of_codes_rejects_bad_input(codes, error):
+    with pytest.raises(error, match="codes"):
+        splines.ids_of_codes(codes)
