@@ -1,0 +1,234 @@
+"""Claims of chapter 10 (book/10_deeptensor): DeepTensor, low-rank decomposition with
+deep network priors [saragadam2022deeptensor, arXiv:2204.03145].
+
+Setting: a 64 x 64 matrix U V^T with rank-5 piecewise-constant factors in [0, 1]
+(``tensor.low_rank_matrix``), Poisson noise at tau = 10 photons (about 13-14 dB input),
+DeepTensor with two 32-channel 1D convolutional decoders, Adam lr 3e-3, 300 iterations,
+10 % of the entries held out for the stopping rule (M2). Every test holds a negative
+control: the same assertion evaluated where the claim is false, asserted to fail.
+Per-seed values were measured once on one thread of the book's 2-core CPU (torch 2.13,
+December 2026, load 3-4 from other jobs) with the code of these tests, seeds 0-4.
+"""
+
+import functools
+import statistics
+import time
+
+import pytest
+import torch
+from skimage.restoration import denoise_tv_chambolle
+
+from dltheory import tensor as T
+
+TAU = 10.0
+TV_WEIGHTS = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3)
+
+
+def _g(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def _dt(Y, X, seed, loss="l2", iters=300, holdout=0.1, ema=0.0):
+    model = T.DeepTensorMatrix(*Y.shape, 5, gen=_g(seed + 100))
+    Xh, hist, t = T.fit(
+        model,
+        Y,
+        loss=loss,
+        iters=iters,
+        holdout=holdout,
+        ema=ema,
+        clean=X,
+        gen=_g(seed + 200),
+    )
+    return T.psnr(X, Xh), hist, t
+
+
+@functools.cache
+def _matrix_run(seed):
+    """PSNR of SVD r = 5, Gavish-Donoho SVD, oracle TV and DeepTensor per noise."""
+    torch.set_num_threads(1)
+    g = _g(seed)
+    X = T.low_rank_matrix(64, 64, 5, "piecewise", g)
+    Y = T.poisson_gaussian_noise(X, TAU, gen=g)
+    sigma = (X.mean() / TAU).sqrt().item()  # matched energy: sigma^2 = mean(x) / tau
+    noisy = {
+        "poisson": (X, Y),
+        "gauss_matched": (X, X + sigma * torch.randn(X.shape, generator=g)),
+        "gauss_0.1": (X, X + 0.1 * torch.randn(X.shape, generator=g)),
+    }
+    Xi = T.low_rank_matrix(64, 64, 5, "gaussian", g)
+    noisy["iid_factors"] = (Xi, T.poisson_gaussian_noise(Xi, TAU, gen=g))
+    out = {}
+    for name, (x, y) in noisy.items():
+        out[name] = {
+            "svd5": T.psnr(x, T.svd_truncate(y, 5)),
+            "gd": T.psnr(x, T.svd_gavish_donoho(y)[0]),
+            "tv": max(
+                T.psnr(x, torch.tensor(denoise_tv_chambolle(y.numpy(), weight=w)))
+                for w in TV_WEIGHTS
+            ),
+            "dt": _dt(y, x, seed)[0],
+        }
+    return out
+
+
+@pytest.mark.claim(
+    chapter="10",
+    k=1,
+    statement="On a structured low-rank matrix under Poisson noise (tau = 10) "
+    "DeepTensor beats truncated SVD at the same rank by several dB",
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim1_beats_same_rank_svd(seed):
+    r = _matrix_run(seed)
+    gain = r["poisson"]["dt"] - r["poisson"]["svd5"]
+    # seeds 0-4: gain +6.13 / +5.61 / +7.25 / +5.05 / +4.26 dB; margin 2 dB (about half
+    # the smallest)
+    assert gain > 2.0, r
+    # negative control: i.i.d. Gaussian factors (no structure for the prior), same
+    # noise:
+    # gain -1.51 / -2.25 / -0.52 / -0.18 / -1.39 dB, SVD wins
+    ctrl = r["iid_factors"]["dt"] - r["iid_factors"]["svd5"]
+    assert not ctrl > 2.0, r
+
+
+@pytest.mark.claim(
+    chapter="10",
+    k=2,
+    statement="The gain over same-rank SVD grows as the SNR falls; at matched energy, "
+    "Poisson and Gaussian noise give about the same gain (the type matters little)",
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim2_noise_level_not_type(seed):
+    r = _matrix_run(seed)
+
+    def gain(k):
+        return r[k]["dt"] - r[k]["svd5"]
+
+    diff = abs(gain("poisson") - gain("gauss_matched"))
+    # seeds 0-4: gain(Poisson) - gain(matched Gaussian) +0.78 / -0.38 / +0.85 / +0.43 /
+    # +0.89; the control's difference (below) 4.07 / 1.60 / 3.42 / 4.72 / 3.33:
+    # threshold 1.25,
+    # the midpoint between the largest matched and the smallest unmatched difference
+    assert diff < 1.25, r
+    # negative control: Gaussian sigma = 0.1 (20 dB, the brief's unmatched comparison):
+    # the gain is smaller at the higher SNR, and the same assertion fails
+    ctrl = abs(gain("poisson") - gain("gauss_0.1"))
+    assert not ctrl < 1.25, r
+
+
+@pytest.mark.claim(
+    chapter="10",
+    k=3,
+    statement="Against structure-aware baselines the gain shrinks: DeepTensor still "
+    "beats the Gavish-Donoho truncated SVD, but ties total-variation denoising "
+    "(oracle weight)",
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim3_structure_aware_baselines(seed):
+    p = _matrix_run(seed)["poisson"]
+    # seeds 0-4: DT - GD +2.90 / +1.11 / +4.11 / +1.92 / +3.51 dB; margin 0.5
+    assert p["dt"] > p["gd"] + 0.5, p
+    # seeds 0-4: TV (oracle weight) - DT -0.62 / +1.61 / -0.66 / -0.40 / +0.18 dB: a tie
+    assert abs(p["tv"] - p["dt"]) < 3.0, p
+    # negative control: the same tie assertion against rank-5 SVD fails (gaps 4.3-7.3
+    # dB;
+    # threshold 3.0 between the largest tie 1.61 and the smallest gap 4.26)
+    assert not abs(p["svd5"] - p["dt"]) < 3.0, p
+
+
+@functools.cache
+def _outlier_run(seed):
+    torch.set_num_threads(1)
+    g = _g(seed)
+    X = T.low_rank_matrix(64, 64, 5, "piecewise", g)
+    Ysp = T.salt_and_pepper(X, 0.05, gen=g)
+    sigma = ((Ysp - X) ** 2).mean().sqrt().item()  # Gaussian noise of the same energy
+    Yg = X + sigma * torch.randn(X.shape, generator=g)
+    return {
+        (noise, loss): _dt(Y, X, seed, loss=loss)[0]
+        for noise, Y in (("sp", Ysp), ("gauss", Yg))
+        for loss in ("l1", "l2")
+    }
+
+
+@pytest.mark.claim(
+    chapter="10",
+    k=4,
+    statement="With outliers (5 % salt-and-pepper) the L1 loss makes DeepTensor robust",
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim4_l1_loss_and_outliers(seed):
+    r = _outlier_run(seed)
+    # seeds 0-4, salt-and-pepper: L1 - L2 +4.24 / +5.95 / +5.21 / +2.36 / +3.64 dB;
+    # margin 1.2
+    MARGIN = 1.2
+    assert r["sp", "l1"] > r["sp", "l2"] + MARGIN, r
+    # negative control: Gaussian noise of the same energy (no outliers): L1 gains
+    # nothing
+    # (L1 - L2 -1.48 / -1.27 / -0.88 / -1.11 / -0.96 dB)
+    assert not r["gauss", "l1"] > r["gauss", "l2"] + MARGIN, r
+
+
+@pytest.mark.claim(
+    chapter="10",
+    k=5,
+    statement="Held-out entries pick the stopping point: the fit overfits later, and "
+    "the iterate chosen by the held-out loss is within 1 dB of the best one",
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim5_heldout_early_stopping(seed):
+    torch.set_num_threads(1)
+    g = _g(seed)
+    X = T.low_rank_matrix(64, 64, 5, "piecewise", g)
+    Y = T.poisson_gaussian_noise(X, 3.0, gen=g)
+    _, h, t = _dt(Y, X, seed, iters=600, holdout=0.2, ema=0.9)
+    best, chosen, final = max(h["psnr"]), h["psnr"][t - 1], h["psnr"][-1]
+    # seeds 0-4 (PSNR of the EMA-smoothed output, dB): best 22.60 / 23.02 / 22.22 /
+    # 21.33 / 21.68; chosen - best -0.04 / -0.08 / -0.06 / -0.69 / -0.02 (t* = 56 / 62 /
+    # 52 / 81 / 58 of 600); final - best -6.1 / -5.8 / -6.6 / -5.0 / -4.1
+    assert final <= best - 1.0, (best, chosen, final)  # overfitting happens
+    assert chosen >= best - 1.0, (best, chosen, final, t)
+    # negative control: the training loss as the rule (its smallest value) lands late:
+    # 16.51 / 17.24 / 15.66 / 16.35 / 17.61 dB, 4-7 dB below the best
+    t_train = min(range(len(h["train"])), key=h["train"].__getitem__)
+    assert not h["psnr"][t_train] >= best - 1.0, (best, h["psnr"][t_train], t_train)
+
+
+def _ms_per_iter(model, target, reps=5):
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    times = []
+    for i in range(reps + 1):
+        t0 = time.perf_counter()
+        loss = ((model() - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i:  # the first is a warm-up
+            times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+@pytest.mark.claim(
+    chapter="10",
+    k=6,
+    statement="Per iteration, CP-DeepTensor (three 1D decoders) is much cheaper than "
+    "one 3D-convolution decoder (3x3x3, 32 channels, 3 levels) of the volume",
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim6_cp_cheaper_than_conv3d(seed):
+    torch.set_num_threads(1)
+    n = 32
+    vol = T.phantom3d(n, gen=_g(seed))
+    cp = _ms_per_iter(T.DeepTensorCP((n, n, n), 16, gen=_g(seed)), vol)
+    c3 = _ms_per_iter(T.Decoder3d(n, kernel=3, gen=_g(seed)), vol)
+    c1 = _ms_per_iter(T.Decoder3d(n, kernel=1, gen=_g(seed)), vol)
+    # seeds 0-4, one thread, medians of 5 iterations (ms): CP 8.1-8.7; 3x3x3 103-128;
+    # ratios 14.0 / 12.5 / 12.5 / 14.7 / 13.4; threshold 8 (the issue's target at 32^3),
+    # between the control's largest ratio and the smallest measured one
+    MARGIN = 8.0
+    assert c3 / cp > MARGIN, (cp, c3, c1)
+    # negative control: a 1x1x1 3D decoder (the official 3D deep decoder's kernel):
+    # ratios 5.7 / 5.1 / 5.1 / 5.4 / 5.2 (the kernel volume, 27 vs 1, makes most of
+    # the gap)
+    assert not c1 / cp > MARGIN, (cp, c3, c1)
