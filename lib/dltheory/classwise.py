@@ -1,0 +1,457 @@
+r"""Class-dependent effects of regularization and data augmentation (chapter 09).
+
+Balestriero, Bottou and LeCun, *The Effects of Regularization and Data Augmentation are
+Class Dependent*, NeurIPS 35 (2022), arXiv:2204.03632. The paper's text beyond its
+abstract was not at hand; the notation is the book's:
+
+.. math::
+
+    a_c(\lambda, s) = \frac{1}{|T_c|}\sum_{i \in T_c}
+        \mathbf 1[\hat y_i(\lambda, s) = c],
+    \qquad \Delta a_c(\lambda) = \bar a_c(\lambda) - \bar a_c(0)  \qquad \text{(A1)}
+
+with seeds :math:`s` paired across strengths :math:`\lambda` (the same initialisation).
+Per class, a paired t-test over seeds with Holm's correction over the classes (A3, the
+paired form), and a two-level bootstrap that resamples seeds and test images.
+
+The sweep trains the whole grid (strength x seed) as one batched MLP: weights of shape
+(members, in, out), full-batch training, the members' losses summed so that each
+member sees its own gradient at the full learning rate (the summed loss is
+block-separable and Adam acts elementwise, so members stay independent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from sklearn.datasets import load_digits
+from torch import Tensor
+
+from dltheory import augment
+from dltheory._checks import check_choice, check_int
+
+__all__ = [
+    "REGULARIZERS",
+    "lowdata_split",
+    "sweep",
+    "per_class_accuracy",
+    "holm",
+    "paired_class_test",
+    "two_level_bootstrap",
+    "confusion_counts",
+    "top_confused_pairs",
+    "select_strength",
+]
+
+REGULARIZERS = ("shift", "rotation", "weight_decay")
+
+
+def lowdata_split(
+    *, per_class: int = 15, val_per_class: int = 15, split: int = 0
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The low-data digits split: exactly ``per_class`` training images per class.
+
+    scikit-learn's ``load_digits`` (1797 images, pixels / 16), shuffled by the split
+    seed; per class the first ``per_class`` images train, the next ``val_per_class``
+    form the validation part (to choose a strength), the rest is the test set.
+
+    Args:
+        per_class: Training images per class (int >= 1).
+        val_per_class: Validation images per class (int >= 0).
+        split: Seed of the split (int >= 0): a random factor next to the seed.
+
+    Returns:
+        ``(x_train, y_train, x_val, y_val, x_test, y_test)``; images of shape
+        (n, 1, 8, 8) float32, labels (n,) int64.
+
+    Raises:
+        TypeError: If an argument is not an int.
+        ValueError: If an argument is out of range or leaves no test image.
+    """
+    check_int(per_class, name="per_class", minimum=1)
+    check_int(val_per_class, name="val_per_class", minimum=0)
+    check_int(split, name="split", minimum=0)
+    d = load_digits()
+    x = torch.tensor(d.data / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    y = torch.tensor(d.target, dtype=torch.int64)
+    if per_class + val_per_class >= int(torch.bincount(y).min()):
+        raise ValueError(
+            "per_class + val_per_class must leave test images in every class "
+            f"(smallest class: {int(torch.bincount(y).min())}), "
+            f"got {per_class} + {val_per_class}"
+        )
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(split))
+    parts: list[list[Tensor]] = [[], [], []]
+    for c in range(10):
+        idx = perm[y[perm] == c]
+        parts[0].append(idx[:per_class])
+        parts[1].append(idx[per_class : per_class + val_per_class])
+        parts[2].append(idx[per_class + val_per_class :])
+    out = []
+    for p in parts:
+        i = torch.cat(p)
+        out += [x[i], y[i]]
+    return tuple(out)  # type: ignore[return-value]
+
+
+def _augment(
+    x: Tensor, regularizer: str, strength: float, gen: torch.Generator
+) -> Tensor:
+    # x: (B, 1, 8, 8); shift = integer shifts by zero-padded random crops (errata 1)
+    if strength == 0 or regularizer == "weight_decay":
+        return x
+    if regularizer == "shift":
+        if float(strength) != int(strength):
+            raise ValueError(f"shift strengths must be whole pixels, got {strength}")
+        return augment.random_crop(x, padding=int(strength), generator=gen)
+    return augment.random_affine(
+        x, max_degrees=float(strength), max_shift=0.0, max_scale=0.0, generator=gen
+    )
+
+
+def sweep(
+    x_train: Tensor,
+    y_train: Tensor,
+    eval_sets: dict[str, Tensor],
+    *,
+    regularizer: str,
+    strengths: Sequence[float],
+    seeds: Sequence[int],
+    width: int = 256,
+    steps: int = 300,
+    lr: float | None = None,
+    n_classes: int = 10,
+    da_seed: int = 0,
+) -> dict[str, Tensor]:
+    r"""Train the grid (strength x seed) as one batched MLP; predict on ``eval_sets``.
+
+    MLP 64-``width``-``width``-C with ReLU, PyTorch's default (Kaiming-uniform)
+    initialisation drawn from ``seed`` and shared across strengths (paired design).
+    ``shift`` and ``rotation``: Adam (lr 1e-3), full batch, augmentation drawn fresh
+    every step and per member (integer shifts up to ``strength`` pixels by
+    ``augment.random_crop``; rotations uniform in +-``strength`` degrees by
+    ``augment.random_affine``). ``weight_decay``: SGD with momentum 0.9 (lr 0.05) and
+    decoupled decay :math:`W \leftarrow (1 - \eta\lambda) W` on the weight matrices
+    only. Members' losses are summed, so each member trains at the full learning rate.
+
+    Args:
+        x_train: Training images (n, 1, 8, 8) or vectors (n, 64).
+        y_train: Labels (n,), int in [0, n_classes).
+        eval_sets: Name -> inputs to predict on (m, ...) after training.
+        regularizer: One of ``REGULARIZERS``.
+        strengths: Strengths (pixels, degrees or lambda), V values >= 0.
+        seeds: R initialisation seeds.
+        width: Hidden width.
+        steps: Full-batch steps.
+        lr: Learning rate (None: 1e-3 for Adam, 0.05 for SGD).
+        n_classes: Number of classes C.
+        da_seed: Seed of the augmentation draws.
+
+    Returns:
+        Name -> predicted labels of shape (V, R, m), int64.
+
+    Raises:
+        TypeError: If a tensor argument is not a tensor.
+        ValueError: On an unknown regularizer, empty grids, negative strengths or
+            mismatched shapes.
+    """
+    check_choice(regularizer, name="regularizer", choices=REGULARIZERS)
+    if not isinstance(x_train, Tensor) or not isinstance(y_train, Tensor):
+        raise TypeError(
+            f"x_train and y_train must be tensors, got {type(x_train).__name__}, "
+            f"{type(y_train).__name__}"
+        )
+    if len(x_train) != len(y_train):
+        raise ValueError(
+            f"x_train and y_train must have the same length, got {len(x_train)} "
+            f"and {len(y_train)}"
+        )
+    strengths = [float(s) for s in strengths]
+    seeds = [int(s) for s in seeds]
+    if not strengths or not seeds:
+        raise ValueError("strengths and seeds must be non-empty")
+    if min(strengths) < 0:
+        raise ValueError(f"strengths must be >= 0, got {strengths}")
+    check_int(width, name="width", minimum=1)
+    check_int(steps, name="steps", minimum=1)
+    V, R = len(strengths), len(seeds)
+    M = V * R  # member m = (v, r) with m = v R + r
+    x_img = x_train.reshape(len(x_train), 1, 8, 8).float()
+    dims = [64, width, width, n_classes]
+    Ws, bs = [], []
+    for i in range(3):
+        w_r, b_r = [], []
+        for s in seeds:
+            g = torch.Generator().manual_seed(s * 1000 + i)
+            bound = 1 / math.sqrt(dims[i])  # nn.Linear's default init, seeded
+            w = (torch.rand(dims[i + 1], dims[i], generator=g) * 2 - 1) * bound
+            b = (torch.rand(dims[i + 1], generator=g) * 2 - 1) * bound
+            w_r.append(w.T)
+            b_r.append(b)
+        Ws.append(torch.stack(w_r).repeat(V, 1, 1).requires_grad_())  # (M, in, out)
+        bs.append(
+            torch.stack(b_r).repeat(V, 1)[:, None, :].requires_grad_()
+        )  # (M,1,out)
+    params = Ws + bs
+    wd = None
+    if regularizer == "weight_decay":
+        opt = torch.optim.SGD(params, lr=lr or 0.05, momentum=0.9)
+        wd = torch.tensor(strengths).repeat_interleave(R)[:, None, None]  # (M, 1, 1)
+    else:
+        opt = torch.optim.Adam(params, lr=lr or 1e-3)
+    eta = opt.param_groups[0]["lr"]
+    gen = torch.Generator().manual_seed(da_seed)
+    y_rep = y_train.repeat(M)  # (M n,)
+
+    def forward(x):  # x: (M, n, 64) -> (M, n, C)
+        h = torch.relu(torch.baddbmm(bs[0], x, Ws[0]))
+        h = torch.relu(torch.baddbmm(bs[1], h, Ws[1]))
+        return torch.baddbmm(bs[2], h, Ws[2])
+
+    n = len(x_img)
+    for _ in range(steps):
+        xs = [
+            _augment(x_img.repeat(R, 1, 1, 1), regularizer, s, gen).reshape(R, n, 64)
+            for s in strengths
+        ]
+        logits = forward(torch.cat(xs))  # (M, n, C)
+        loss = F.cross_entropy(logits.reshape(M * n, -1), y_rep, reduction="sum") / n
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if wd is not None:
+            with torch.no_grad():
+                for W in Ws:
+                    W.mul_(1 - eta * wd)
+    out = {}
+    with torch.no_grad():
+        for name, x in eval_sets.items():
+            xe = x.reshape(len(x), 64).float().expand(M, -1, -1)
+            out[name] = forward(xe).argmax(-1).reshape(V, R, len(x))
+    return out
+
+
+def per_class_accuracy(preds: Tensor, y: Tensor, n_classes: int) -> Tensor:
+    r"""Per-class accuracy :math:`a_c` of (A1) for every leading index.
+
+    Args:
+        preds: Predicted labels of shape (..., n).
+        y: True labels (n,).
+        n_classes: C.
+
+    Returns:
+        Accuracies of shape (..., C), float64; NaN for a class absent from ``y``.
+
+    Raises:
+        TypeError: If ``preds`` or ``y`` is not a tensor.
+        ValueError: If the last dimension of ``preds`` is not len(y).
+    """
+    if not isinstance(preds, Tensor) or not isinstance(y, Tensor):
+        raise TypeError("preds and y must be tensors")
+    check_int(n_classes, name="n_classes", minimum=1)
+    if y.ndim != 1 or preds.shape[-1] != len(y):
+        raise ValueError(
+            f"preds must have shape (..., {len(y)}) to match y, "
+            f"got {tuple(preds.shape)}"
+        )
+    onehot = F.one_hot(y.long(), n_classes).double()  # (n, C)
+    correct = (preds == y).double()  # (..., n)
+    return (correct @ onehot) / onehot.sum(0)  # (..., C)
+
+
+def holm(pvals, alpha: float = 0.05) -> np.ndarray:
+    r"""Holm's step-down rejections over C hypotheses.
+
+    Sort :math:`p_{(1)} \le \dots \le p_{(C)}`; reject :math:`H_{(j)}` while
+    :math:`p_{(j)} \le \alpha / (C - j + 1)`.
+
+    Args:
+        pvals: p-values (C,); NaN is read as 1.
+        alpha: Family-wise error rate in (0, 1).
+
+    Returns:
+        Boolean rejections (C,), in the input order.
+
+    Raises:
+        ValueError: If ``pvals`` is not 1-D or ``alpha`` not in (0, 1).
+    """
+    p = np.nan_to_num(np.asarray(pvals, dtype=float), nan=1.0)
+    if p.ndim != 1:
+        raise ValueError(f"pvals must be 1-D, got shape {p.shape}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    C = len(p)
+    reject = np.zeros(C, dtype=bool)
+    for j, i in enumerate(np.argsort(p, kind="stable")):
+        if p[i] > alpha / (C - j):
+            break
+        reject[i] = True
+    return reject
+
+
+def paired_class_test(
+    acc_ref, acc_test, *, alpha: float = 0.05
+) -> dict[str, np.ndarray]:
+    """Per-class paired t-test over seeds (``scipy.stats.ttest_rel``) with Holm.
+
+    Args:
+        acc_ref: Per-class accuracies (R, C) at the reference strength.
+        acc_test: Per-class accuracies (R, C) at the tested strength, paired by seed.
+        alpha: Family-wise error rate.
+
+    Returns:
+        ``delta`` (C,) mean paired change, ``sd`` (C,) its sd over seeds, ``p`` (C,)
+        two-sided p-values (NaN when both arms have zero variance, mapped to 1),
+        ``flags`` (C,) int: -1 a Holm-significant drop, +1 a rise, 0 none.
+
+    Raises:
+        ValueError: If the shapes differ, are not 2-D, or R < 2.
+    """
+    a = np.asarray(acc_ref, dtype=float)
+    b = np.asarray(acc_test, dtype=float)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(
+            "acc_ref and acc_test must both have shape (R, C), "
+            f"got {a.shape}, {b.shape}"
+        )
+    if a.shape[0] < 2:
+        raise ValueError(f"need at least 2 seeds (rows), got {a.shape[0]}")
+    d = b - a  # (R, C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = stats.ttest_rel(b, a, axis=0).pvalue
+    p = np.nan_to_num(p, nan=1.0)
+    rej = holm(p, alpha)
+    delta = d.mean(0)
+    flags = np.where(rej, np.sign(delta), 0).astype(int)
+    return {"delta": delta, "sd": d.std(0, ddof=1), "p": p, "flags": flags}
+
+
+def two_level_bootstrap(
+    correct_ref,
+    correct_test,
+    y,
+    n_classes: int,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> np.ndarray:
+    r"""Percentile intervals of :math:`\Delta a_c` resampling seeds and test images.
+
+    Each replicate draws R seeds with replacement (the same for both arms: paired) and,
+    within every class, :math:`|T_c|` test images with replacement; the class change is
+    the mean over the drawn (seed, image) cells of ``correct_test - correct_ref``.
+
+    Args:
+        correct_ref: Correctness (R, n) (bool or 0/1) at the reference strength.
+        correct_test: Correctness (R, n) at the tested strength.
+        y: Test labels (n,).
+        n_classes: C.
+        n_boot: Replicates (int >= 1).
+        level: Coverage in (0, 1).
+        seed: Seed of the resampling.
+
+    Returns:
+        Intervals (C, 2): lower and upper bounds.
+
+    Raises:
+        ValueError: On mismatched shapes or out-of-range arguments.
+    """
+    a = np.asarray(correct_ref, dtype=float)
+    b = np.asarray(correct_test, dtype=float)
+    y = np.asarray(y)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] != len(y):
+        raise ValueError(
+            f"correct_ref and correct_test must have shape (R, {len(y)}), "
+            f"got {a.shape}, {b.shape}"
+        )
+    check_int(n_boot, name="n_boot", minimum=1)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    R = a.shape[0]
+    d = b - a  # (R, n)
+    w_seed = np.stack(
+        [np.bincount(rng.integers(0, R, R), minlength=R) for _ in range(n_boot)]
+    )
+    out = np.full((n_classes, 2), np.nan)
+    q = [(1 - level) / 2, (1 + level) / 2]
+    for c in range(n_classes):
+        dc = d[:, y == c]  # (R, n_c)
+        nc = dc.shape[1]
+        if nc == 0:
+            continue
+        w_img = rng.multinomial(nc, np.full(nc, 1 / nc), size=n_boot)  # (B, n_c)
+        reps = np.einsum("br,rn,bn->b", w_seed, dc, w_img) / (R * nc)
+        out[c] = np.quantile(reps, q)
+    return out
+
+
+def confusion_counts(preds: Tensor, y: Tensor, n_classes: int) -> Tensor:
+    r"""Confusion counts :math:`M_{cc'} = \#\{i \in T_c : \hat y_i = c'\}`.
+
+    One matrix per leading index of ``preds``.
+
+    Args:
+        preds: Predicted labels (..., n).
+        y: True labels (n,).
+        n_classes: C.
+
+    Returns:
+        Counts (..., C, C), float64 (rows: true class).
+
+    Raises:
+        ValueError: If the last dimension of ``preds`` is not len(y).
+    """
+    if preds.shape[-1] != len(y):
+        raise ValueError(
+            f"preds must have shape (..., {len(y)}), got {tuple(preds.shape)}"
+        )
+    onehot_true = F.one_hot(y.long(), n_classes).double()  # (n, C)
+    onehot_pred = F.one_hot(preds.long(), n_classes).double()  # (..., n, C)
+    return torch.einsum("nc,...nd->...cd", onehot_true, onehot_pred)
+
+
+def top_confused_pairs(delta_m, k: int = 3) -> list[tuple[tuple[int, int], float]]:
+    r"""The class pairs whose symmetric confusion grows most, largest first.
+
+    The increase of pair (a, b), a < b, is :math:`\Delta M_{ab} + \Delta M_{ba}`.
+
+    Args:
+        delta_m: A confusion difference (C, C).
+        k: How many pairs.
+
+    Returns:
+        ``[((a, b), increase), ...]`` of length k.
+    """
+    m = np.asarray(delta_m, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"delta_m must be square (C, C), got {m.shape}")
+    s = m + m.T
+    pairs = [((a, b), s[a, b]) for a in range(len(m)) for b in range(a + 1, len(m))]
+    return sorted(pairs, key=lambda t: -t[1])[:k]
+
+
+def select_strength(acc, *, rule: str = "average") -> int:
+    """Index of the strength chosen on a validation part.
+
+    Args:
+        acc: Per-class validation accuracies (V, R, C).
+        rule: ``"average"`` (largest class-mean accuracy over seeds) or
+            ``"worst_class"`` (largest worst-class accuracy of the seed means).
+
+    Returns:
+        The chosen index in [0, V).
+    """
+    check_choice(rule, name="rule", choices=("average", "worst_class"))
+    a = np.asarray(acc, dtype=float)
+    if a.ndim != 3:
+        raise ValueError(f"acc must have shape (V, R, C), got {a.shape}")
+    m = a.mean(1)  # (V, C)
+    score = m.mean(1) if rule == "average" else m.min(1)
+    return int(np.argmax(score))
