@@ -357,7 +357,7 @@ def two_level_bootstrap(
         seed: Seed of the resampling.
 
     Returns:
-        Intervals (C, 2): lower and upper bounds.
+        Intervals of shape (C, 2), the lower and upper bounds per class.
 
     Raises:
         ValueError: On mismatched shapes or out-of-range arguments.
@@ -403,7 +403,7 @@ def confusion_counts(preds: Tensor, y: Tensor, n_classes: int) -> Tensor:
         n_classes: C.
 
     Returns:
-        Counts (..., C, C), float64 (rows: true class).
+        Counts of shape (..., C, C), float64; rows are the true classes.
 
     Raises:
         ValueError: If the last dimension of ``preds`` is not len(y).
