@@ -635,8 +635,8 @@ def train_copy(
     generator seeded apart from ``gen``) is recorded.
 
     Returns:
-        {"step": [...], "train": [...], "heldout": [...], "orth": [...]} with ``orth``
-        the orthogonality error of ``model.W.weight``.
+        A dict of lists with keys ``step``, ``train`` (every step), ``heldout`` and
+        ``orth`` (the orthogonality error of ``model.W.weight``).
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected a positive int, got {steps!r}")
