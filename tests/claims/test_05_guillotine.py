@@ -381,9 +381,12 @@ def test_claim2_gap_largest_without_augmentation(method, seed):
 def _vicreg_gap_and_output_rank(inv_weight, seed):
     """Delta and the projector output's effective rank of VICReg at lambda = inv_weight.
 
-    The notebook's setting and its call (``probes.train_and_probe``): 40 epochs at
-    s = 1, mu = 25, nu = 1; the probe stops L-BFGS after 200 iterations, as in the
-    notebook (accuracies within 0.0011 of 500 iterations on four networks checked).
+    The notebook's setting (``probes.train_and_probe``): 40 epochs at s = 1, mu = 25,
+    nu = 1; the probe stops L-BFGS after 200 iterations, as in the notebook
+    (accuracies within 0.0011 of 500 iterations on four networks checked). The label
+    draws are those of generator seed 0, with which the margins were measured; the
+    notebook draws them per training seed (10000 + seed), so its figures differ a
+    little from these.
     """
     run = replace(
         _LOSSES["VICReg"],
