@@ -111,6 +111,30 @@ def test_diagonal_bounds_and_densenet_sigma_min():
     )
 
 
+@pytest.mark.parametrize("act", P.ACTIVATIONS)
+def test_densenet_local_matrix_is_the_layer_jacobian(act):
+    # a DenseNet layer z -> [z; sigma(W z + b)]: its autograd Jacobian at z is [I; Q W]
+    g = torch.Generator().manual_seed(3)
+    W = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    b = torch.randn(6, generator=g, dtype=torch.float64)
+    z = torch.randn(6, generator=g, dtype=torch.float64)
+
+    def layer(v):
+        u = W @ v + b
+        return torch.cat([v, P.activation_slopes(u, act, 0.1).detach() * u])
+
+    q = P.activation_slopes(W @ z + b, act, 0.1)
+    J = torch.func.jacrev(layer)(z)  # (12, 6)
+    torch.testing.assert_close(J, P.densenet_local_matrix(W, q), rtol=1e-12, atol=1e-12)
+    ref = {
+        "relu": torch.relu,
+        "leaky_relu": lambda u: torch.nn.functional.leaky_relu(u, 0.1),
+        "abs": torch.abs,
+    }[act]
+    J_ref = torch.func.jacrev(lambda v: torch.cat([v, ref(W @ v + b)]))(z)
+    torch.testing.assert_close(J_ref, J, rtol=1e-12, atol=1e-12)
+
+
 def test_spectral_radius_known_answer():
     M = torch.tensor([[0.0, 2.0], [-2.0, 0.0]], dtype=torch.float64)  # eigenvalues +-2i
     assert P.spectral_radius(M).item() == pytest.approx(2.0)
