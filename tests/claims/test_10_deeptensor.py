@@ -69,6 +69,10 @@ def _matrix_run(seed):
             ),
             "dt": _dt(y, x, seed)[0],
         }
+    for name in ("poisson", "iid_factors"):  # the ablation without the network prior
+        x, y = noisy[name]
+        free = T.FreeFactors(64, 64, 5, gen=_g(seed + 100))
+        out[name]["free"] = T.psnr(x, T.fit(free, y, iters=300, gen=_g(seed + 200))[0])
     return out
 
 
@@ -82,14 +86,27 @@ def _matrix_run(seed):
 def test_claim1_beats_same_rank_svd(seed):
     r = _matrix_run(seed)
     gain = r["poisson"]["dt"] - r["poisson"]["svd5"]
-    # seeds 0-4: gain +6.13 / +5.61 / +7.25 / +5.05 / +4.26 dB; margin 2 dB (about half
-    # the smallest)
+    # seeds 0-7: gain +6.13 / +5.61 / +7.25 / +5.05 / +4.26 / +5.26 / +6.46 / +5.85 dB;
+    # margin 2 dB (about half the smallest)
     assert gain > 2.0, r
-    # negative control: i.i.d. Gaussian factors (no structure for the prior), same
-    # noise:
-    # gain -1.51 / -2.25 / -0.52 / -0.18 / -1.39 dB, SVD wins
+    # negative control (i.i.d. Gaussian factors, no structure for the prior, same
+    # noise): gain -1.51 / -2.25 / -0.52 / -0.18 / -1.39 / +1.84 / -1.69 / -0.87 dB
+    # (seeds 0-7): a near tie, not a clear SVD win; seed 5 (like the notebook's draw)
+    # comes within 0.2 dB of the threshold, so this control is weak
     ctrl = r["iid_factors"]["dt"] - r["iid_factors"]["svd5"]
     assert not ctrl > 2.0, r
+    # The assertion above also holds WITHOUT the network: free factors with the same
+    # loss, lr, held-out stopping and rank beat rank-5 SVD by +2.03 / +1.64 / +2.33 /
+    # +1.95 / +2.70 / +3.30 / +4.31 / +5.15 dB (seeds 0-7), early-stopped shrinkage.
+    # The prior's own part, DeepTensor - free factors: +4.10 / +3.97 / +4.92 / +3.10 /
+    # +1.56 / +1.96 / +2.15 / +0.70 dB; threshold 0.6, below the smallest and above
+    # the control's largest
+    prior = r["poisson"]["dt"] - r["poisson"]["free"]
+    assert prior > 0.6, r
+    # negative control: on i.i.d. factors the prior's part vanishes, DeepTensor - free
+    # +0.17 / -0.22 / -0.09 / +0.19 / +0.19 / +0.43 / -0.20 / +0.28 dB (seeds 0-7)
+    ctrl_prior = r["iid_factors"]["dt"] - r["iid_factors"]["free"]
+    assert not ctrl_prior > 0.6, r
 
 
 @pytest.mark.claim(
