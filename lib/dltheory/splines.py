@@ -973,9 +973,12 @@ def decision_margin_2d(f, X: Tensor, lo: float, hi: float, res: int = 300) -> Te
     r"""Distance of each point to the decision boundary {f = 0} of a 2-D classifier.
 
     The boundary is located from sign changes of f between neighbouring points of a
-    res x res grid on [lo, hi]^2 (midpoints of the edges where the sign flips), so the
-    distance is within half a grid step of the exact one for a boundary inside the
-    window. +inf if f has one sign on the whole grid.
+    res x res grid on [lo, hi]^2 (midpoints of the edges where the sign flips). With
+    h = (hi - lo) / (res - 1), every such midpoint is within h / 2 of the boundary, so
+    the result is at least the exact distance minus h / 2; the nearest boundary point
+    lies within a cell diagonal of a flipping edge, so the result is at most the exact
+    distance plus (sqrt(2) + 1/2) h (boundary pieces that enter and leave a cell
+    between grid points are missed). +inf if f has one sign on the whole grid.
 
     Args:
         f: Callable mapping (m, 2) float tensors to (m,) scores (positive: class 1).

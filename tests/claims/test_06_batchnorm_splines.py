@@ -265,17 +265,27 @@ def test_claim5_gamma_beta_matter_little_against_removing_bn(seed):
     last = {v: acc[-1] for v, acc in runs.items() if len(acc) == MNIST1D_EPOCHS}
     msg = f"seed {seed}: test accuracy after {MNIST1D_EPOCHS} epochs {last}"
     gap = last["BN"] - last["plain"]
-    # Measured, seeds 0-4 at epoch 5: BN 0.754 / 0.778 / 0.733 / 0.728 / 0.779, BN
-    # without affine 0.715 / 0.743 / 0.711 / 0.723 / 0.732, plain 0.572 / 0.566 /
-    # 0.560 / 0.520 / 0.603: positive control BN - plain 0.17-0.21 (asserted > 0.02,
-    # the errata's bound); affine effect 0.005-0.047, at most 0.27 of the BN gap
-    # (asserted < 0.5).
+    # Measured, seeds 0-4 at epoch 5 (re-run with this code, December 2026): BN
+    # 0.622 / 0.650 / 0.628 / 0.599 / 0.643, BN without affine 0.603 / 0.623 / 0.588
+    # / 0.609 / 0.590, plain 0.494 / 0.491 / 0.487 / 0.486 / 0.532: positive control
+    # BN - plain 0.128 / 0.159 / 0.141 / 0.113 / 0.111 (asserted > 0.02, the errata's
+    # bound); affine effect 0.019 / 0.027 / 0.040 / 0.010 / 0.053, that is 0.15 /
+    # 0.17 / 0.28 / 0.09 / 0.48 of the BN gap (asserted < 0.5). Seed 4 comes within
+    # 0.02 of the bound: the claim holds on seeds 0-3 with room, only just on seed 4
+    # (the chapter's verdict is "partly"). An earlier comment here quoted values
+    # (BN 0.73-0.78) that this code does not produce.
     assert gap > 0.02, msg
     affine = abs(last["BN"] - last["BN, no affine"])
     assert affine < 0.5 * gap, msg
-    # Negative control: removing BN altogether is not a small change by the same
-    # test (|BN - plain| < 0.5 (BN - plain) is false).
-    assert not abs(last["BN"] - last["plain"]) < 0.5 * gap, msg
+    # Negative control: the same test on an ablation that does matter, removing BN
+    # from the network without affine parameters: |no affine - plain| < 0.5 (BN -
+    # plain) must fail. (Comparing BN itself with plain would fail by construction,
+    # since the gap is BN - plain; this one can pass if the ablated net lost BN's
+    # benefit.) Measured, seeds 0-4: no affine - plain 0.109 / 0.132 / 0.101 / 0.123
+    # / 0.058 vs 0.5 (BN - plain) 0.064 / 0.080 / 0.071 / 0.057 / 0.056 (ratios 1.70
+    # / 1.66 / 1.43 / 2.18 / 1.05: seed 4, not run here, fails the control only
+    # just).
+    assert not abs(last["BN, no affine"] - last["plain"]) < 0.5 * gap, msg
 
 
 # --- Claim 4 ------------------------------------------------------------------------
@@ -372,16 +382,17 @@ def test_claim6_batch_statistics_end_with_larger_margins():
 
     ratio, train_gap = jitter_effect(runs[False, 8], runs[True, 8])
     msg = f"runs (median margin, train accuracy) {runs}"
-    # Measured at 150 epochs, seeds 0 / 1 / 2 / 3, median margin with batch / full
-    # statistics: 0.400 / 0.296, 0.398 / 0.315, 0.388 / 0.312, 0.381 / 0.331 (ratios
-    # 1.35 / 1.26 / 1.24 / 1.15; mean of seeds 0-1 1.31); train accuracy 0.950 /
-    # 1.000, 0.950 / 0.988, 0.938 / 0.988, 0.950 / 0.988 (gaps 0.038-0.050). Margins:
-    # mean ratio >= 1.08 (about half the smallest excess 0.15), train gap >= 0.02.
+    # Measured at 150 epochs, seeds 0 / 1 / 2 / 3 / 4, median margin with batch /
+    # full statistics: 0.400 / 0.296, 0.398 / 0.315, 0.388 / 0.312, 0.381 / 0.331,
+    # 0.361 / 0.308 (ratios 1.35 / 1.26 / 1.24 / 1.15 / 1.17; mean of seeds 0-1
+    # 1.31); train accuracy 0.950 / 1.000, 0.950 / 0.988, 0.938 / 0.988, 0.950 /
+    # 0.988, 0.950 / 0.975 (gaps 0.025-0.050; mean of seeds 0-1 0.044). Margins: mean
+    # ratio >= 1.08 (about half the smallest excess 0.15), mean train gap >= 0.02.
     assert ratio >= 1.08, f"mean margin ratio {ratio:.3f}; {msg}"
     assert train_gap >= 0.02, f"train accuracy gap {train_gap:.3f}; {msg}"
     # Negative control: with batches of the whole training set (B = 80) the batch
     # statistics are the full ones, there is no jitter, and the same test fails
-    # (measured margin ratios 1.00 / 0.94 / 1.00 / 0.97, train gaps 0 / -0.012 / 0 /
-    # -0.012 over seeds 0-3: the two runs differ only by rounding).
+    # (measured margin ratios 1.00 / 0.94 / 1.00 / 0.97 / 1.00, train gaps 0 / -0.012
+    # / 0 / -0.012 / 0 over seeds 0-4: the two runs differ only by rounding).
     ratio80, gap80 = jitter_effect(runs[False, 80], runs[True, 80])
     assert not (ratio80 >= 1.08 and gap80 >= 0.02), f"B = 80: {ratio80}, {gap80}"

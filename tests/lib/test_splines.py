@@ -481,6 +481,18 @@ def test_decision_margin_2d_of_a_line_is_the_distance_to_it():
         splines.decision_margin_2d(lambda g: g[:, 0], X[:, :1], -2.0, 2.0)
 
 
+def test_decision_margin_2d_of_a_circle_is_within_its_error_bounds():
+    # Curved boundary {norm(x) = 1}: exact distance abs(norm(x) - 1); the grid result
+    # lies in [exact - h / 2, exact + (sqrt(2) + 1/2) h] (the docstring's bounds).
+    X = torch.tensor([[0.0, 0.0], [0.3, 0.2], [1.2, -0.9], [0.05, 1.02]])
+    res = 41
+    h = 4.0 / (res - 1)
+    m = splines.decision_margin_2d(lambda g: g.norm(dim=1) - 1, X, -2.0, 2.0, res=res)
+    exact = (X.double().norm(dim=1) - 1).abs()
+    assert (m >= exact - h / 2 - 1e-9).all(), (m, exact)
+    assert (m <= exact + 1.92 * h).all(), (m, exact)
+
+
 def test_ref_stat_bn_uses_the_reference_rows():
     torch.manual_seed(0)
     x = torch.randn(10, 3).double()
