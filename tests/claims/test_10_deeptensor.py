@@ -11,7 +11,6 @@ December 2026, load 3-4 from other jobs) with the code of these tests, seeds 0-4
 """
 
 import functools
-import statistics
 import time
 
 import pytest
@@ -215,17 +214,23 @@ def test_claim5_heldout_early_stopping(seed):
 
 
 def _ms_per_iter(model, target, reps=5):
+    """CPU milliseconds of one Adam iteration: the least of `reps` after a warm-up.
+
+    Timed with the calling thread's CPU clock (one intra-op thread, so torch computes
+    on it): another process on the same cores stretches the wall clock of either model
+    by its own amount, which made wall-clock ratios swing from 13x to 4x under load.
+    """
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     times = []
     for i in range(reps + 1):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         loss = ((model() - target) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         if i:  # the first is a warm-up
-            times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+            times.append(time.thread_time() - t0)
+    return 1e3 * min(times)
 
 
 @pytest.mark.claim(
@@ -236,18 +241,23 @@ def _ms_per_iter(model, target, reps=5):
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_claim6_cp_cheaper_than_conv3d(seed):
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     n = 32
     vol = T.phantom3d(n, gen=_g(seed))
     cp = _ms_per_iter(T.DeepTensorCP((n, n, n), 16, gen=_g(seed)), vol)
     c3 = _ms_per_iter(T.Decoder3d(n, kernel=3, gen=_g(seed)), vol)
     c1 = _ms_per_iter(T.Decoder3d(n, kernel=1, gen=_g(seed)), vol)
-    # seeds 0-4, one thread, medians of 5 iterations (ms): CP 8.1-8.7; 3x3x3 103-128;
-    # ratios 14.0 / 12.5 / 12.5 / 14.7 / 13.4; threshold 8 (the issue's target at 32^3),
-    # between the control's largest ratio and the smallest measured one
-    MARGIN = 8.0
+    torch.set_num_threads(threads)
+    # seeds 0-4, one thread, least CPU time of 5 iterations (ms), measured twice (idle
+    # machine / three busy loops on its 2 cores): CP 2.7-4.0; 3x3x3 46-57; ratios
+    # 14.8 / 16.6 / 15.0 / 15.5 / 19.7 and 14.2 / 16.1 / 18.0 / 14.0 / 13.2. Threshold
+    # 10.5, midway between the smallest ratio (13.2) and the control's largest (7.8);
+    # above the issue's target of 8 at 32^3. (Wall-clock medians gave 12.5-14.7 alone
+    # and fell to 4.0 when other tests shared the cores, hence the CPU clock.)
+    MARGIN = 10.5
     assert c3 / cp > MARGIN, (cp, c3, c1)
     # negative control: a 1x1x1 3D decoder (the official 3D deep decoder's kernel):
-    # ratios 5.7 / 5.1 / 5.1 / 5.4 / 5.2 (the kernel volume, 27 vs 1, makes most of
-    # the gap)
+    # ratios 6.5 / 7.8 / 6.7 / 7.1 / 7.2 and 6.4 / 6.9 / 7.7 / 6.3 / 5.4 (the kernel
+    # volume, 27 vs 1, makes most of the gap)
     assert not c1 / cp > MARGIN, (cp, c3, c1)
