@@ -209,18 +209,13 @@ def local_linear_map(net: PlainOrResNetMLP, x: Tensor) -> tuple[Tensor, Tensor]:
         TypeError: If ``net`` is not a ``PlainOrResNetMLP`` or ``x`` not float.
         ValueError: If ``x`` is not of shape (B, d_in).
     """
-    net = _check_net(net)
-    x = _check_x(net, x)
+    qs = activation_pattern(net, x)  # validates net and x; (B, N) per layer
     p = _params64(net)
     B = x.shape[0]
     A = p["inp.weight"].expand(B, -1, -1)  # (B, N, d_in)
     c = p["inp.bias"].expand(B, -1)  # (B, N)
-    z = x @ p["inp.weight"].T + p["inp.bias"]
-    for i in range(len(net.layers)):
+    for i, q in enumerate(qs):
         W, b = p[f"layers.{i}.weight"], p[f"layers.{i}.bias"]
-        u = z @ W.T + b
-        q = activation_slopes(u, net.act, net.slope)  # (B, N)
-        z = q * u + net.eps * z
         A = q[:, :, None] * (W @ A) + net.eps * A
         c = q * (c @ W.T + b) + net.eps * c
     return p["out.weight"] @ A, c @ p["out.weight"].T + p["out.bias"]
@@ -232,18 +227,12 @@ def layer_product(net: PlainOrResNetMLP, x: Tensor) -> Tensor:
     The Jacobian dz^{L+1}/dz^1 (L2 without the input and output layers), whose
     conditioning with depth chapter 07's claim 7 measures.
     """
-    net = _check_net(net)
-    x = _check_x(net, x)
+    qs = activation_pattern(net, x)  # validates net and x; (B, N) per layer
     p = _params64(net)
-    z = x @ p["inp.weight"].T + p["inp.bias"]  # (B, N)
-    B, N = z.shape
+    B, N = x.shape[0], net.inp.out_features
     A = torch.eye(N, dtype=torch.float64).expand(B, N, N)
-    for i in range(len(net.layers)):
-        W, b = p[f"layers.{i}.weight"], p[f"layers.{i}.bias"]
-        u = z @ W.T + b
-        q = activation_slopes(u, net.act, net.slope)
-        z = q * u + net.eps * z
-        A = q[:, :, None] * (W @ A) + net.eps * A
+    for i, q in enumerate(qs):
+        A = q[:, :, None] * (p[f"layers.{i}.weight"] @ A) + net.eps * A
     return A
 
 
