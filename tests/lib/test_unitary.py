@@ -176,3 +176,127 @@ def test_input_validation():
         un.ProjUNN("sgd", [U])
     with pytest.raises(ValueError, match="projector"):
         un.ProjUNN(torch.optim.SGD([torch.nn.Parameter(U)], lr=0.1), [U], projector="X")
+
+
+def test_fused_recurrence_equals_the_python_loop():
+    torch.manual_seed(0)
+    loop = un.OrthogonalRNN(5, 12, 3, fused=False)
+    fused = un.OrthogonalRNN(5, 12, 3)
+    fused.load_state_dict(loop.state_dict())
+    x = torch.randn(4, 9, 5)
+    ya, yb = loop(x), fused(x)
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-6)
+    ya.square().sum().backward()
+    yb.square().sum().backward()
+    for (name, p), q in zip(loop.named_parameters(), fused.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, msg=name)
+    with pytest.raises(TypeError, match="fused"):
+        un.OrthogonalRNN(5, 12, 3, fused=1)
+
+
+@pytest.mark.parametrize("orthogonal_map", ["cayley", "matrix_exp"])
+def test_train_copy_with_torch_orthogonal_parametrization(orthogonal_map):
+    # the Cayley / matrix_exp baselines train in the same loop as projUNN
+    torch.manual_seed(0)
+    model = un.OrthogonalRNN(10, 16, 9)
+    W0 = model.W.weight.detach().clone()
+    torch.nn.utils.parametrizations.orthogonal(model.W, orthogonal_map=orthogonal_map)
+    torch.testing.assert_close(
+        model.W.weight.detach(), W0
+    )  # init kept (trivialization)
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-2)
+    out = un.train_copy(
+        model, opt, 20, 5, K=2, batch=8, gen=torch.Generator().manual_seed(0), every=10
+    )
+    assert out["step"] == [0, 10, 20]
+    assert max(out["orth"]) < 1e-5
+    assert not torch.allclose(model.W.weight.detach(), W0)  # W moved on the group
+    assert out["heldout"][-1] < out["heldout"][0]
+
+
+def test_permute_pixels_is_one_fixed_permutation():
+    x = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 1, 3, 4)
+    s0 = un.permute_pixels(x, seed=0)
+    assert s0.shape == (2, 12, 1)
+    assert torch.equal(s0, un.permute_pixels(x, seed=0))  # fixed by the seed
+    assert not torch.equal(s0, un.permute_pixels(x, seed=1))
+    # the same permutation for every image, and a permutation of the pixels
+    assert torch.equal(s0[1] - s0[0], torch.full((12, 1), 12.0))
+    assert torch.equal(s0[0, :, 0].sort().values, torch.arange(12.0))
+    with pytest.raises(ValueError, match="x"):
+        un.permute_pixels(torch.arange(5), 0)
+    with pytest.raises(TypeError, match="seed"):
+        un.permute_pixels(x, seed=0.5)
+
+
+def test_train_sequence_classifier_learns_a_tiny_permuted_task():
+    # synthetic 4x4 "images": the class is whether pixel (0, 0) is bright; after the
+    # permutation that pixel sits somewhere in the 16-step sequence
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(600, 1, 4, 4, generator=g) * 0.2
+    y = torch.randint(0, 2, (600,), generator=g)
+    x[:, 0, 0, 0] += y.float()
+    seq = un.permute_pixels(x, seed=3)  # (600, 16, 1)
+    torch.manual_seed(0)
+    model = un.OrthogonalRNN(1, 16, 2)
+    other = [p for name, p in model.named_parameters() if name != "W.weight"]
+    base = torch.optim.RMSprop(
+        [{"params": other}, {"params": [model.W.weight], "lr": 1e-2 / 32}], lr=1e-2
+    )
+    opt = un.ProjUNN(base, [model.W.weight], projector="T", rank=1)
+    out = un.train_sequence_classifier(
+        model,
+        opt,
+        seq[:500],
+        y[:500],
+        seq[500:],
+        y[500:],
+        150,
+        batch=32,
+        gen=g,
+        every=50,
+        eval_size=None,
+    )
+    assert out["step"] == [0, 50, 100, 150]
+    assert len(out["train"]) == 150
+    assert out["test_acc"][-1] >= 0.9, out["test_acc"]
+    assert max(out["orth"]) < 1e-5
+    with pytest.raises(ValueError, match="y_train"):
+        un.train_sequence_classifier(model, opt, seq[:10], y[:9], seq[:10], y[:10], 1)
+    with pytest.raises(ValueError, match="x_test"):
+        un.train_sequence_classifier(model, opt, seq, y, x, y, 1)
+
+
+def test_permuted_mnist_offline_says_what_to_do(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # not installed
+    with pytest.raises(ImportError, match="pip install torchvision"):
+        un.permuted_mnist(0, root=tmp_path)
+
+    class Missing:  # torchvision present, files absent, no network
+        def __init__(self, root, train, download):  # noqa: ARG002
+            raise RuntimeError("Dataset not found. You can use download=True")
+
+    module = types.ModuleType("torchvision")
+    module.datasets = types.SimpleNamespace(MNIST=Missing)
+    monkeypatch.setitem(sys.modules, "torchvision", module)
+    with pytest.raises(RuntimeError, match="download=True") as error:
+        un.permuted_mnist(0, root=tmp_path)
+    assert str(tmp_path) in str(error.value)
+    with pytest.raises(RuntimeError, match="Dataset not found"):  # download failed
+        un.permuted_mnist(0, root=tmp_path, download=True)
+
+    class Fake:  # the conversion path on fake files
+        def __init__(self, root, train, download):  # noqa: ARG002
+            n = 3 if train else 2
+            self.data = torch.arange(n * 784, dtype=torch.uint8).reshape(n, 28, 28)
+            self.targets = torch.arange(n)
+
+    module.datasets = types.SimpleNamespace(MNIST=Fake)
+    xtr, ytr, xte, yte = un.permuted_mnist(1, root=tmp_path)
+    assert xtr.shape == (3, 784, 1)
+    assert xte.shape == (2, 784, 1)
+    assert ytr.tolist() == [0, 1, 2]
+    assert float(xtr.max()) <= 1
