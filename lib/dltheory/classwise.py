@@ -32,13 +32,16 @@ from scipy import stats
 from sklearn.datasets import load_digits
 from torch import Tensor
 
-from dltheory import augment
+from dltheory import augment, runtime
 from dltheory._checks import check_choice, check_int
 
 __all__ = [
     "REGULARIZERS",
     "lowdata_split",
     "sweep",
+    "transfer_split",
+    "linear_probe",
+    "transfer_sweep",
     "per_class_accuracy",
     "holm",
     "paired_class_test",
@@ -114,6 +117,108 @@ def _augment(
     )
 
 
+def _check_xy(x_train, y_train) -> None:
+    if not isinstance(x_train, Tensor) or not isinstance(y_train, Tensor):
+        raise TypeError(
+            f"x_train and y_train must be tensors, got {type(x_train).__name__}, "
+            f"{type(y_train).__name__}"
+        )
+    if len(x_train) != len(y_train):
+        raise ValueError(
+            f"x_train and y_train must have the same length, got {len(x_train)} "
+            f"and {len(y_train)}"
+        )
+
+
+def _resolve_device(device) -> torch.device:
+    if device is None:
+        return runtime.device()
+    if not isinstance(device, str | torch.device):
+        raise TypeError(
+            f"device must be a str, a torch.device or None, got {type(device).__name__}"
+        )
+    return torch.device(device)
+
+
+def _fit(
+    x_img: Tensor,
+    y: Tensor,
+    conditions: list[tuple[str, float]],
+    seeds: list[int],
+    *,
+    width: int,
+    steps: int,
+    lr: float | None,
+    n_classes: int,
+    da_seed: int,
+    device: torch.device,
+):
+    r"""Train one batched MLP, member m = (condition v, seed r) with m = v R + r.
+
+    Returns the weights ``Ws`` (M, in, out) and biases ``bs`` (M, 1, out) on
+    ``device``, float32. Initialisations are drawn on the CPU from the seed (the same
+    on every device and across conditions: paired); augmentations are drawn by a CPU
+    generator and moved to ``device`` (``augment``'s convention), so a seed gives the
+    same draws on every device.
+    """
+    V, R = len(conditions), len(seeds)
+    M = V * R
+    x_img = x_img.to(device)
+    y = y.to(device)
+    dims = [64, width, width, n_classes]
+    Ws, bs = [], []
+    for i in range(3):
+        w_r, b_r = [], []
+        for s in seeds:
+            g = torch.Generator().manual_seed(s * 1000 + i)
+            bound = 1 / math.sqrt(dims[i])  # nn.Linear's default init, seeded
+            w = (torch.rand(dims[i + 1], dims[i], generator=g) * 2 - 1) * bound
+            b = (torch.rand(dims[i + 1], generator=g) * 2 - 1) * bound
+            w_r.append(w.T)
+            b_r.append(b)
+        w_m = torch.stack(w_r).repeat(V, 1, 1)  # (M, in, out)
+        b_m = torch.stack(b_r).repeat(V, 1)[:, None, :]  # (M, 1, out)
+        Ws.append(w_m.to(device).requires_grad_())
+        bs.append(b_m.to(device).requires_grad_())
+    params = Ws + bs
+    wd = None
+    if conditions[0][0] == "weight_decay":
+        opt = torch.optim.SGD(params, lr=lr or 0.05, momentum=0.9)
+        wd = torch.tensor([s for _, s in conditions], device=device)
+        wd = wd.repeat_interleave(R)[:, None, None]  # (M, 1, 1)
+    else:
+        opt = torch.optim.Adam(params, lr=lr or 1e-3)
+    eta = opt.param_groups[0]["lr"]
+    gen = torch.Generator().manual_seed(da_seed)
+    y_rep = y.repeat(M)  # (M n,)
+    n = len(x_img)
+    for _ in range(steps):
+        xs = [
+            _augment(x_img.repeat(R, 1, 1, 1), reg, s, gen).reshape(R, n, 64)
+            for reg, s in conditions
+        ]
+        logits = _forward(Ws, bs, torch.cat(xs))  # (M, n, C)
+        loss = F.cross_entropy(logits.reshape(M * n, -1), y_rep, reduction="sum") / n
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if wd is not None:
+            with torch.no_grad():
+                for W in Ws:
+                    W.mul_(1 - eta * wd)
+    return Ws, bs
+
+
+def _forward(Ws, bs, x, *, layer: int = 3) -> Tensor:
+    # x: (M, n, 64) -> (M, n, C) logits, or the hidden features after ``layer`` < 3
+    h = x
+    for i in range(layer):
+        h = torch.baddbmm(bs[i], h, Ws[i])
+        if i < 2:
+            h = torch.relu(h)
+    return h
+
+
 def sweep(
     x_train: Tensor,
     y_train: Tensor,
@@ -127,6 +232,7 @@ def sweep(
     lr: float | None = None,
     n_classes: int = 10,
     da_seed: int = 0,
+    device: str | torch.device | None = None,
 ) -> dict[str, Tensor]:
     r"""Train the grid (strength x seed) as one batched MLP; predict on ``eval_sets``.
 
@@ -138,6 +244,11 @@ def sweep(
     ``augment.random_affine``). ``weight_decay``: SGD with momentum 0.9 (lr 0.05) and
     decoupled decay :math:`W \leftarrow (1 - \eta\lambda) W` on the weight matrices
     only. Members' losses are summed, so each member trains at the full learning rate.
+
+    Training runs in float32 on ``device``; initialisations and augmentation draws
+    come from CPU generators, so a seed gives the same draws on every device (the
+    trained weights then differ by float rounding only). Predictions come back on
+    the CPU, where the statistics (float64) are computed.
 
     Args:
         x_train: Training images (n, 1, 8, 8) or vectors (n, 64).
@@ -151,26 +262,19 @@ def sweep(
         lr: Learning rate (None: 1e-3 for Adam, 0.05 for SGD).
         n_classes: Number of classes C.
         da_seed: Seed of the augmentation draws.
+        device: Where to train (None: ``runtime.device()``, a GPU when there is one).
 
     Returns:
-        Name -> predicted labels of shape (V, R, m), int64.
+        Name -> predicted labels of shape (V, R, m), int64, on the CPU.
 
     Raises:
-        TypeError: If a tensor argument is not a tensor.
+        TypeError: If a tensor argument is not a tensor, or ``device`` is not a str,
+            a ``torch.device`` or None.
         ValueError: On an unknown regularizer, empty grids, negative strengths or
             mismatched shapes.
     """
     check_choice(regularizer, name="regularizer", choices=REGULARIZERS)
-    if not isinstance(x_train, Tensor) or not isinstance(y_train, Tensor):
-        raise TypeError(
-            f"x_train and y_train must be tensors, got {type(x_train).__name__}, "
-            f"{type(y_train).__name__}"
-        )
-    if len(x_train) != len(y_train):
-        raise ValueError(
-            f"x_train and y_train must have the same length, got {len(x_train)} "
-            f"and {len(y_train)}"
-        )
+    _check_xy(x_train, y_train)
     strengths = [float(s) for s in strengths]
     seeds = [int(s) for s in seeds]
     if not strengths or not seeds:
@@ -179,61 +283,211 @@ def sweep(
         raise ValueError(f"strengths must be >= 0, got {strengths}")
     check_int(width, name="width", minimum=1)
     check_int(steps, name="steps", minimum=1)
+    dev = _resolve_device(device)
     V, R = len(strengths), len(seeds)
-    M = V * R  # member m = (v, r) with m = v R + r
+    M = V * R
     x_img = x_train.reshape(len(x_train), 1, 8, 8).float()
-    dims = [64, width, width, n_classes]
-    Ws, bs = [], []
-    for i in range(3):
-        w_r, b_r = [], []
-        for s in seeds:
-            g = torch.Generator().manual_seed(s * 1000 + i)
-            bound = 1 / math.sqrt(dims[i])  # nn.Linear's default init, seeded
-            w = (torch.rand(dims[i + 1], dims[i], generator=g) * 2 - 1) * bound
-            b = (torch.rand(dims[i + 1], generator=g) * 2 - 1) * bound
-            w_r.append(w.T)
-            b_r.append(b)
-        Ws.append(torch.stack(w_r).repeat(V, 1, 1).requires_grad_())  # (M, in, out)
-        bs.append(
-            torch.stack(b_r).repeat(V, 1)[:, None, :].requires_grad_()
-        )  # (M,1,out)
-    params = Ws + bs
-    wd = None
-    if regularizer == "weight_decay":
-        opt = torch.optim.SGD(params, lr=lr or 0.05, momentum=0.9)
-        wd = torch.tensor(strengths).repeat_interleave(R)[:, None, None]  # (M, 1, 1)
-    else:
-        opt = torch.optim.Adam(params, lr=lr or 1e-3)
-    eta = opt.param_groups[0]["lr"]
-    gen = torch.Generator().manual_seed(da_seed)
-    y_rep = y_train.repeat(M)  # (M n,)
-
-    def forward(x):  # x: (M, n, 64) -> (M, n, C)
-        h = torch.relu(torch.baddbmm(bs[0], x, Ws[0]))
-        h = torch.relu(torch.baddbmm(bs[1], h, Ws[1]))
-        return torch.baddbmm(bs[2], h, Ws[2])
-
-    n = len(x_img)
-    for _ in range(steps):
-        xs = [
-            _augment(x_img.repeat(R, 1, 1, 1), regularizer, s, gen).reshape(R, n, 64)
-            for s in strengths
-        ]
-        logits = forward(torch.cat(xs))  # (M, n, C)
-        loss = F.cross_entropy(logits.reshape(M * n, -1), y_rep, reduction="sum") / n
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if wd is not None:
-            with torch.no_grad():
-                for W in Ws:
-                    W.mul_(1 - eta * wd)
+    Ws, bs = _fit(
+        x_img,
+        y_train,
+        [(regularizer, s) for s in strengths],
+        seeds,
+        width=width,
+        steps=steps,
+        lr=lr,
+        n_classes=n_classes,
+        da_seed=da_seed,
+        device=dev,
+    )
     out = {}
     with torch.no_grad():
         for name, x in eval_sets.items():
-            xe = x.reshape(len(x), 64).float().expand(M, -1, -1)
-            out[name] = forward(xe).argmax(-1).reshape(V, R, len(x))
+            xe = x.reshape(len(x), 64).float().to(dev).expand(M, -1, -1)
+            out[name] = _forward(Ws, bs, xe).argmax(-1).reshape(V, R, len(x)).cpu()
     return out
+
+
+SOURCE_CLASSES = (0, 1, 2, 3, 4)
+TARGET_CLASSES = (5, 6, 7, 8, 9)
+
+
+def transfer_split(
+    *, source_per_class: int = 50, split: int = 0
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The transfer split of the digits: source 0-4, target 5-9 (claim 5).
+
+    scikit-learn's ``load_digits`` (pixels / 16), shuffled by the split seed. Source
+    task: the first ``source_per_class`` images of each digit 0-4 (labels 0-4).
+    Target task: the digits 5-9 (labels 0-4 for digits 5-9), per class the first half
+    to fit the probe, the second half to test it.
+
+    Args:
+        source_per_class: Source training images per digit (int >= 1).
+        split: Seed of the split (int >= 0).
+
+    Returns:
+        ``(x_source, y_source, x_probe, y_probe, x_test, y_test)``; images
+        (n, 1, 8, 8) float32, labels (n,) int64 in [0, 5).
+
+    Raises:
+        TypeError: If an argument is not an int.
+        ValueError: If ``source_per_class`` exceeds the smallest source class.
+    """
+    check_int(source_per_class, name="source_per_class", minimum=1)
+    check_int(split, name="split", minimum=0)
+    d = load_digits()
+    x = torch.tensor(d.data / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    y = torch.tensor(d.target, dtype=torch.int64)
+    n_min = int(torch.bincount(y)[list(SOURCE_CLASSES)].min())
+    if source_per_class > n_min:
+        raise ValueError(
+            f"source_per_class must be <= {n_min} (smallest source class), "
+            f"got {source_per_class}"
+        )
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(split))
+    src, probe, test = [], [], []
+    for c in SOURCE_CLASSES:
+        src.append(perm[y[perm] == c][:source_per_class])
+    for c in TARGET_CLASSES:
+        idx = perm[y[perm] == c]
+        probe.append(idx[: len(idx) // 2])
+        test.append(idx[len(idx) // 2 :])
+    out = []
+    for parts, offset in ((src, 0), (probe, 5), (test, 5)):
+        i = torch.cat(parts)
+        out += [x[i], y[i] - offset]
+    return tuple(out)  # type: ignore[return-value]
+
+
+def linear_probe(
+    f_fit, y_fit, f_test, *, C: float = 1.0, max_iter: int = 1000
+) -> np.ndarray:
+    """Predictions of a standardised logistic-regression probe (scikit-learn).
+
+    ``StandardScaler`` fitted on ``f_fit``, then ``LogisticRegression(C=C)`` (lbfgs,
+    multinomial): the practitioner's linear probe, not a re-implementation.
+
+    Args:
+        f_fit: Features (n, k) to fit the probe on.
+        y_fit: Labels (n,).
+        f_test: Features (m, k) to predict.
+        C: Inverse L2 strength (> 0).
+        max_iter: lbfgs iterations.
+
+    Returns:
+        Predicted labels (m,), int64.
+
+    Raises:
+        ValueError: If the shapes do not match or ``C`` <= 0.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    a = np.asarray(f_fit, dtype=np.float64)
+    b = np.asarray(f_test, dtype=np.float64)
+    yf = np.asarray(y_fit)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or len(a) != len(yf):
+        raise ValueError(
+            "f_fit (n, k), y_fit (n,) and f_test (m, k) must match, got "
+            f"{a.shape}, {yf.shape}, {b.shape}"
+        )
+    if not C > 0:
+        raise ValueError(f"C must be > 0, got {C}")
+    sc = StandardScaler().fit(a)
+    clf = LogisticRegression(C=C, max_iter=max_iter).fit(sc.transform(a), yf)
+    return clf.predict(sc.transform(b)).astype(np.int64)
+
+
+def transfer_sweep(
+    x_source: Tensor,
+    y_source: Tensor,
+    x_probe: Tensor,
+    y_probe: Tensor,
+    x_test: Tensor,
+    *,
+    conditions: Sequence[tuple[str, float]],
+    seeds: Sequence[int],
+    width: int = 256,
+    steps: int = 300,
+    lr: float | None = None,
+    probe_C: float = 1.0,
+    da_seed: int = 0,
+    device: str | torch.device | None = None,
+) -> Tensor:
+    r"""Pretrain with each source DA, freeze, probe the target task (claim 5).
+
+    For each condition (a DA and its strength, e.g. ``("rotation", 180)`` or
+    ``("shift", 0)`` for none) and seed, pretrain the MLP 64-``width``-``width``-5 on
+    the source task as :func:`sweep` does (Adam, full batch, the same initialisation
+    for a seed across conditions: paired), take the second hidden layer (``width``
+    ReLU features), and fit :func:`linear_probe` on the target's probe half. The
+    downstream per-class accuracy is then (A1) on the target's test half.
+
+    Args:
+        x_source: Source images (n, 1, 8, 8).
+        y_source: Source labels (n,) in [0, 5).
+        x_probe: Target images to fit the probe on (k, 1, 8, 8).
+        y_probe: Their labels (k,).
+        x_test: Target images to test the probe on.
+        conditions: D pairs (regularizer, strength), regularizer ``shift`` or
+            ``rotation`` (strength 0: no DA).
+        seeds: R initialisation seeds.
+        width: Hidden width.
+        steps: Pretraining steps.
+        lr: Adam's learning rate (None: 1e-3).
+        probe_C: The probe's inverse L2 strength.
+        da_seed: Seed of the augmentation draws.
+        device: Where to pretrain (None: ``runtime.device()``); the probes run on
+            the CPU in float64.
+
+    Returns:
+        Predicted target labels of shape (D, R, m), int64, on the CPU.
+
+    Raises:
+        TypeError: On a non-tensor input or a bad ``device``.
+        ValueError: On an empty grid, a regularizer other than shift or rotation, a
+            negative strength or mismatched shapes.
+    """
+    _check_xy(x_source, y_source)
+    _check_xy(x_probe, y_probe)
+    conditions = [(str(r), float(s)) for r, s in conditions]
+    seeds = [int(s) for s in seeds]
+    if not conditions or not seeds:
+        raise ValueError("conditions and seeds must be non-empty")
+    for reg, s in conditions:
+        check_choice(reg, name="conditions' regularizer", choices=("shift", "rotation"))
+        if s < 0:
+            raise ValueError(f"strengths must be >= 0, got {s} for {reg}")
+    check_int(width, name="width", minimum=1)
+    check_int(steps, name="steps", minimum=1)
+    dev = _resolve_device(device)
+    D, R = len(conditions), len(seeds)
+    Ws, bs = _fit(
+        x_source.reshape(len(x_source), 1, 8, 8).float(),
+        y_source,
+        conditions,
+        seeds,
+        width=width,
+        steps=steps,
+        lr=lr,
+        n_classes=int(y_source.max()) + 1,
+        da_seed=da_seed,
+        device=dev,
+    )
+    with torch.no_grad():
+
+        def feats(x):  # (m, ...) -> (D R, m, width), float64 on the CPU
+            xe = x.reshape(len(x), 64).float().to(dev).expand(D * R, -1, -1)
+            return _forward(Ws, bs, xe, layer=2).double().cpu().numpy()
+
+        f_fit, f_test = feats(x_probe), feats(x_test)
+    preds = np.stack(
+        [
+            linear_probe(f_fit[m], y_probe.numpy(), f_test[m], C=probe_C)
+            for m in range(D * R)
+        ]
+    )  # (D R, m)
+    return torch.from_numpy(preds).reshape(D, R, len(x_test))
 
 
 def per_class_accuracy(preds: Tensor, y: Tensor, n_classes: int) -> Tensor:

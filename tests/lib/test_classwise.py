@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from sklearn.datasets import load_digits
 
 from dltheory import classwise as cw
 
@@ -153,3 +154,82 @@ def test_sweep_learns_and_validates():
         cw.sweep(xtr, ytr, {}, regularizer="rotation", strengths=[-1], seeds=[0])
     with pytest.raises(ValueError, match="same length"):
         cw.sweep(xtr, ytr[:3], {}, regularizer="rotation", strengths=[0], seeds=[0])
+
+
+def test_sweep_device_argument():
+    xtr, ytr = _tiny()
+    kw = dict(regularizer="rotation", strengths=[0, 90], seeds=[0, 1], width=16)
+    default = cw.sweep(xtr, ytr, {"tr": xtr}, steps=5, **kw)["tr"]
+    on_cpu = cw.sweep(xtr, ytr, {"tr": xtr}, steps=5, device="cpu", **kw)["tr"]
+    as_obj = cw.sweep(xtr, ytr, {"tr": xtr}, steps=5, device=torch.device("cpu"), **kw)[
+        "tr"
+    ]
+    # on a CPU-only machine the default is the CPU; draws come from CPU generators
+    if cw.runtime.device().type == "cpu":
+        assert torch.equal(default, on_cpu)
+    assert torch.equal(on_cpu, as_obj)
+    assert on_cpu.device.type == "cpu"
+    with pytest.raises(TypeError, match="device"):
+        cw.sweep(xtr, ytr, {}, steps=1, device=0, **kw)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_sweep_on_gpu_matches_cpu():
+    xtr, ytr = _tiny()
+    kw = dict(regularizer="shift", strengths=[0, 1], seeds=[0, 1], width=32, steps=50)
+    gpu = cw.sweep(xtr, ytr, {"tr": xtr}, device="cuda", **kw)["tr"]
+    cpu = cw.sweep(xtr, ytr, {"tr": xtr}, device="cpu", **kw)["tr"]
+    assert gpu.device.type == "cpu"
+    # same initialisations and augmentation draws; float rounding only
+    assert (gpu == cpu).double().mean() > 0.95
+
+
+def test_transfer_split_counts_and_labels():
+    xs, ys, xp, yp, xt, yt = cw.transfer_split(source_per_class=7, split=3)
+    assert xs.shape == (35, 1, 8, 8)
+    assert torch.bincount(ys).tolist() == [7] * 5
+    # every image of digits 5-9 is in the probe half or the test half, labels 0-4
+    n_target = int(np.isin(load_digits().target, [5, 6, 7, 8, 9]).sum())
+    assert len(xp) + len(xt) == n_target
+    assert set(yp.tolist()) == set(yt.tolist()) == {0, 1, 2, 3, 4}
+    assert (torch.bincount(yp) - torch.bincount(yt)).abs().max() <= 1
+    flat = torch.cat([xp, xt]).reshape(-1, 64)
+    assert len(torch.unique(flat, dim=0)) >= len(flat) - 5  # halves (nearly) distinct
+    with pytest.raises(ValueError, match="source_per_class"):
+        cw.transfer_split(source_per_class=1000)
+
+
+def test_linear_probe_is_sklearns_pipeline():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(120, 6))
+    y = (f[:, 0] + 0.3 * rng.normal(size=120) > 0).astype(int) + (f[:, 1] > 1)
+    ref = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=1000))
+    ref.fit(f[:80], y[:80])
+    got = cw.linear_probe(f[:80], y[:80], f[80:], C=0.5)
+    assert np.array_equal(got, ref.predict(f[80:]))
+    with pytest.raises(ValueError, match="C must"):
+        cw.linear_probe(f, y, f, C=0)
+    with pytest.raises(ValueError, match="must match"):
+        cw.linear_probe(f, y, f[:, :3])
+
+
+def test_transfer_sweep_identical_pretraining_and_validation():
+    xs, ys, xp, yp, xt, yt = cw.transfer_split(source_per_class=5)
+    kw = dict(seeds=[0, 1], width=16, steps=20, device="cpu")
+    conds = [("shift", 0), ("rotation", 0), ("rotation", 180)]
+    preds = cw.transfer_sweep(xs, ys, xp, yp, xt, conditions=conds, **kw)
+    assert preds.shape == (3, 2, len(xt))
+    # identical pretraining (no DA named twice) gives identical probes: paired seeds
+    assert torch.equal(preds[0], preds[1])
+    assert not torch.equal(preds[0], preds[2])
+    assert (preds[0] == yt).double().mean() > 0.5  # 5 classes: chance is 0.2
+    with pytest.raises(ValueError, match="regularizer"):
+        cw.transfer_sweep(xs, ys, xp, yp, xt, conditions=[("weight_decay", 1)], **kw)
+    with pytest.raises(ValueError, match=">= 0"):
+        cw.transfer_sweep(xs, ys, xp, yp, xt, conditions=[("shift", -1)], **kw)
+    with pytest.raises(ValueError, match="non-empty"):
+        cw.transfer_sweep(xs, ys, xp, yp, xt, conditions=[], **kw)
