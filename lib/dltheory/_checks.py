@@ -30,6 +30,22 @@ def check_float(x: object, *, name: str) -> Tensor:
     return x
 
 
+def check_finite(x: Tensor, *, name: str) -> Tensor:
+    """Raise ValueError if the tensor ``x`` holds a NaN or an Inf entry; return it.
+
+    On a GPU this waits for the device (a host sync): call it on the inputs of a
+    public entry point, never inside a training loop at every step.
+    """
+    check_tensor(x, name=name)
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        n_nan = int(torch.isnan(x).sum())
+        n_inf = int(torch.isinf(x).sum())
+        raise ValueError(
+            f"{name}: expected finite values, got {n_nan} NaN and {n_inf} Inf entries"
+        )
+    return x
+
+
 def check_batch(x: object, *, name: str, min_rows: int = 1, ndim: int = 2) -> Tensor:
     """Check a floating batch of shape (n, d) (or ``ndim`` dims) with n >= min_rows."""
     check_float(x, name=name)

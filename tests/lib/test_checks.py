@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from dltheory import _checks
+
+
+def test_check_finite_passes_finite_and_integer_tensors_through():
+    x = torch.randn(3, 2)
+    assert _checks.check_finite(x, name="x") is x
+    assert _checks.check_finite(torch.arange(3), name="y") is not None
+    assert _checks.check_finite(torch.empty(0, 2), name="x").shape == (0, 2)
+    z = torch.tensor([1 + 2j, 3j])
+    assert _checks.check_finite(z, name="z") is z
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_check_finite_names_the_argument_and_counts_the_bad_entries(bad):
+    x = torch.zeros(2, 3)
+    x[1, 2] = bad
+    with pytest.raises(ValueError, match=r"^z_a: expected finite values, got ") as e:
+        _checks.check_finite(x, name="z_a")
+    nan = 1 if bad != bad else 0
+    assert f"got {nan} NaN and {1 - nan} Inf entries" in str(e.value)
+
+
+def test_check_finite_rejects_a_non_tensor():
+    with pytest.raises(TypeError, match="M: expected a torch.Tensor, got list"):
+        _checks.check_finite([1.0], name="M")
+
+
+def test_the_existing_checkers_keep_their_messages():
+    with pytest.raises(TypeError, match="x: expected a floating-point tensor"):
+        _checks.check_float(torch.arange(3), name="x")
+    with pytest.raises(ValueError, match=r"x: expected shape \(n, d\) with n >= 2"):
+        _checks.check_batch(torch.zeros(1, 3), name="x", min_rows=2)
+    with pytest.raises(TypeError, match="y: expected an integer tensor of labels"):
+        _checks.check_labels(torch.zeros(3), name="y")
+    with pytest.raises(ValueError, match=r"k: expected an int >= 1, got 0"):
+        _checks.check_int(0, name="k", minimum=1)
+    with pytest.raises(ValueError, match=r"p: expected a number in \[0, 1\), got 1"):
+        _checks.check_fraction(1, name="p")
+    with pytest.raises(ValueError, match="mode: expected 'a' or 'b', got 'c'"):
+        _checks.check_choice("c", name="mode", choices=("a", "b"))
