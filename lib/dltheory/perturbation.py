@@ -36,7 +36,13 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, hessian, jacrev, vmap
 
-from dltheory._checks import check_batch, check_choice, check_float, check_int
+from dltheory._checks import (
+    check_batch,
+    check_choice,
+    check_finite,
+    check_float,
+    check_int,
+)
 from dltheory.splines import ids_of_codes
 
 ACTIVATIONS = ("relu", "leaky_relu", "abs")
@@ -310,6 +316,7 @@ def spectral_radius(M: Tensor) -> Tensor:
     check_float(M, name="M")
     if M.dim() < 2 or M.shape[-1] != M.shape[-2]:
         raise ValueError(f"M: expected (..., N, N), got {tuple(M.shape)}")
+    check_finite(M, name="M")  # a NaN made LAPACK's eigvals crash the interpreter
     return torch.linalg.eigvals(M).abs().amax(-1)
 
 
