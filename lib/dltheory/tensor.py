@@ -32,15 +32,21 @@ __all__ = [
     "psnr",
     "low_rank_matrix",
     "phantom3d",
+    "synthetic_hsi",
     "holdout_mask",
     "svd_truncate",
     "svd_soft_threshold",
     "svd_gavish_donoho",
     "cp_als",
     "Decoder1d",
+    "Decoder2d",
     "Decoder3d",
     "DeepTensorMatrix",
+    "DeepTensorHSI",
     "DeepTensorCP",
+    "DeepTensorPCA",
+    "fit_pca",
+    "pca_basis",
     "FreeFactors",
     "fit",
 ]
@@ -186,6 +192,44 @@ def phantom3d(
         )
         vol = vol + v * (inside <= 1).float()
     return vol / vol.max()
+
+
+def synthetic_hsi(
+    image: Tensor,
+    n_bands: int = 32,
+    n_endmembers: int = 4,
+    width: float = 0.12,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A hyperspectral cube by the linear mixing model: cube = A E^T, in [0, 1].
+
+    The abundance maps A (H*W, E) are taken from the RGB ``image`` (H, W, 3) in
+    [0, 1]: its R, G, B channels and 1 - gray (the first ``n_endmembers`` of those
+    four); the endmember spectra E (n_bands, E) are Gaussian bumps of relative
+    ``width`` centred at evenly spaced bands. The cube (H, W, n_bands) is A E^T
+    reshaped and divided by its maximum (A is scaled by the same factor), so that
+    cube = (A @ E.T).reshape(H, W, n_bands) holds exactly. Rank at most E.
+    """
+    _check_tensor(image, "image", 3)
+    if image.shape[2] != 3:
+        raise ValueError(f"image: expected (H, W, 3), got {tuple(image.shape)}")
+    _check_positive_int(n_bands, "n_bands")
+    _check_positive_int(n_endmembers, "n_endmembers")
+    if n_endmembers > 4:
+        raise ValueError(f"n_endmembers: expected at most 4, got {n_endmembers}")
+    if not width > 0:
+        raise ValueError(f"width: expected > 0, got {width}")
+    H, W, _ = image.shape
+    img = image.float().clamp(0, 1)
+    gray = img @ torch.tensor([0.2125, 0.7154, 0.0721])  # (H, W), skimage's rgb2gray
+    maps = torch.stack([img[..., 0], img[..., 1], img[..., 2], 1 - gray], -1)
+    A = maps[..., :n_endmembers].reshape(H * W, n_endmembers)  # (H*W, E)
+    lam = torch.linspace(0, 1, n_bands)[:, None]  # (n_bands, 1)
+    centres = (torch.arange(n_endmembers) + 0.5) / n_endmembers  # (E,)
+    E = torch.exp(-0.5 * ((lam - centres) / width) ** 2)  # (n_bands, E)
+    scale = (A @ E.T).max()
+    A = A / scale
+    cube = (A @ E.T).reshape(H, W, n_bands)
+    return cube, A, E
 
 
 def holdout_mask(
@@ -337,6 +381,76 @@ class Decoder1d(nn.Module):
         return self.net(z)[0, :, : self.n].T  # (n, r)
 
 
+class Decoder2d(nn.Module):
+    """A 2D convolutional decoder: fixed input (1, C, h0, w0) -> r images, (h*w, r).
+
+    As :class:`Decoder1d` with 2D convolutions and bilinear upsampling, starting from
+    h0 = ceil(h / 2^L), w0 = ceil(w / 2^L); the (h0 2^L, w0 2^L) output is cropped to
+    (h, w), so sizes that are not multiples of 2^L (the 25 x 25 faces of
+    ``lfw_subset``) work. Used for the abundance maps of a hyperspectral cube and for
+    the eigen-images of deep PCA; each column of the output is one image, flattened
+    row-major.
+    """
+
+    def __init__(
+        self,
+        h: int,
+        w: int,
+        r: int,
+        channels: int = 32,
+        levels: int = 3,
+        kernel: int = 3,
+        gen: torch.Generator | None = None,
+    ):
+        super().__init__()
+        for v, name in (
+            (h, "h"),
+            (w, "w"),
+            (r, "r"),
+            (channels, "channels"),
+            (kernel, "kernel"),
+        ):
+            _check_positive_int(v, name)
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 0:
+            raise ValueError(f"levels: expected an int >= 0, got {levels}")
+        self.h, self.w = h, w
+        h0, w0 = math.ceil(h / 2**levels), math.ceil(w / 2**levels)
+        if kernel > 1 and min(h0, w0) <= kernel // 2:
+            raise ValueError(
+                f"h, w: expected min(h, w) / 2^levels > {kernel // 2} for kernel "
+                f"{kernel}, got {h} x {w} with levels = {levels}"
+            )
+        self.register_buffer("z", 0.1 * torch.rand(1, channels, h0, w0, generator=gen))
+        layers: list[nn.Module] = []
+        for _ in range(levels):
+            layers += [
+                nn.Conv2d(
+                    channels,
+                    channels,
+                    kernel,
+                    padding=kernel // 2,
+                    padding_mode="reflect" if kernel > 1 else "zeros",
+                ),
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.LeakyReLU(0.2),
+                nn.BatchNorm2d(channels),
+            ]
+        layers.append(nn.Conv2d(channels, r, 1))
+        self.net = nn.Sequential(*layers)
+        if gen is not None:
+            _init_from(self.net, gen)
+
+    def forward(
+        self, jitter: float = 0.0, gen: torch.Generator | None = None
+    ) -> Tensor:
+        """The images as columns, (h*w, r); ``jitter`` as in :class:`Decoder1d`."""
+        z = self.z
+        if jitter > 0:
+            z = z + jitter * torch.randn(z.shape, generator=gen)
+        out = self.net(z)[0, :, : self.h, : self.w]  # (r, h, w)
+        return out.reshape(out.shape[0], -1).T  # (h*w, r)
+
+
 class Decoder3d(nn.Module):
     """The speed baseline: one 3D-convolution decoder producing the (n, n, n) volume.
 
@@ -392,7 +506,7 @@ class Decoder3d(nn.Module):
 def _init_from(module: nn.Module, gen: torch.Generator) -> None:
     # reproducible default-like init from a generator (kaiming-uniform bounds of torch)
     for m in module.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv3d)):
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             fan_in = m.weight[0].numel()
             bound = 1 / math.sqrt(fan_in)
             with torch.no_grad():
@@ -445,6 +559,38 @@ class DeepTensorMatrix(nn.Module):
         return U @ V.T  # (n1, n2)
 
 
+class DeepTensorHSI(nn.Module):
+    """(M1) for a hyperspectral cube: forward() -> A E^T reshaped to (h, w, n_bands).
+
+    The abundance maps A = g_A(z_A) (h*w, r) come from a 2D decoder (spatial
+    structure), the spectra E = g_E(z_E) (n_bands, r) from a 1D decoder: the paper's
+    hyperspectral setting, a matrix DeepTensor of the (h*w, n_bands) unfolding.
+    """
+
+    def __init__(
+        self,
+        h: int,
+        w: int,
+        n_bands: int,
+        r: int,
+        channels: int = 32,
+        levels: int = 3,
+        kernel: int = 3,
+        gen: torch.Generator | None = None,
+    ):
+        super().__init__()
+        self.shape = (h, w, n_bands)
+        self.ga = Decoder2d(h, w, r, channels, levels, kernel, gen)
+        self.ge = Decoder1d(n_bands, r, channels, levels, kernel, gen)
+
+    def forward(
+        self, jitter: float = 0.0, gen: torch.Generator | None = None
+    ) -> Tensor:
+        """The cube (h, w, n_bands) = (A @ E^T) reshaped."""
+        A, E = self.ga(jitter, gen), self.ge(jitter, gen)  # (h*w, r), (n_bands, r)
+        return (A @ E.T).reshape(self.shape)
+
+
 class DeepTensorCP(nn.Module):
     """(CP): forward() -> sum_r U_ir V_jr W_kr (n1, n2, n3), three 1D decoders."""
 
@@ -470,6 +616,82 @@ class DeepTensorCP(nn.Module):
         """X_hat (n1, n2, n3) = einsum('ir,jr,kr->ijk', U, V, W)."""
         U, V, W = (g(jitter, gen) for g in self.g)
         return torch.einsum("ir,jr,kr->ijk", U, V, W)
+
+
+class DeepTensorPCA(nn.Module):
+    """Deep PCA: forward() -> U = g(z) (h*w, r), r eigen-images from a 2D decoder.
+
+    Fitted by :func:`fit_pca` to the covariance, C = X_c^T X_c / N ~ U U^T; the
+    principal directions are an orthonormal basis of the span of U
+    (:func:`pca_basis`).
+    """
+
+    def __init__(
+        self,
+        h: int,
+        w: int,
+        r: int,
+        channels: int = 32,
+        levels: int = 3,
+        kernel: int = 3,
+        gen: torch.Generator | None = None,
+    ):
+        super().__init__()
+        self.g = Decoder2d(h, w, r, channels, levels, kernel, gen)
+
+    def forward(
+        self, jitter: float = 0.0, gen: torch.Generator | None = None
+    ) -> Tensor:
+        """U (h*w, r)."""
+        return self.g(jitter, gen)
+
+
+def fit_pca(
+    model: nn.Module,
+    X: Tensor,
+    iters: int = 300,
+    lr: float = 3e-3,
+) -> tuple[Tensor, list[float]]:
+    """Fit U = model() (d, r) to the covariance of X (N, d): min ||C - U U^T||_F^2.
+
+    C = X_c^T X_c / N with X_c the centred rows. The minimiser over all U is the
+    top-r eigenvectors scaled by sqrt(eigenvalue) (Eckart-Young for a symmetric PSD
+    C), so a free U recovers PCA; the decoder restricts U to its image. Returns the
+    last U (d, r) and the relative loss ||C - U U^T||_F / ||C||_F per iteration.
+    """
+    _check_tensor(X, "X", 2)
+    _check_positive_int(iters, "iters")
+    Xc = X - X.mean(0)  # (N, d)
+    C = Xc.T @ Xc / X.shape[0]  # (d, d)
+    norm = C.norm()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    hist = []
+    model.train()
+    for _ in range(iters):
+        U = model()
+        if U.shape[0] != C.shape[0]:
+            raise ValueError(
+                f"model: expected an output with {C.shape[0]} rows, got {U.shape[0]}"
+            )
+        loss = ((C - U @ U.T) ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(float(loss.detach().sqrt() / norm))
+    with torch.no_grad():
+        U = model()
+    return U.detach(), hist
+
+
+def pca_basis(U: Tensor) -> Tensor:
+    """Orthonormal principal directions (d, r) of the span of U (d, r), by SVD.
+
+    The left singular vectors of U, in decreasing order of singular value: the
+    eigenvectors of U U^T with nonzero eigenvalue (the deep-PCA directions).
+    """
+    _check_tensor(U, "U", 2)
+    Q, _, _ = torch.linalg.svd(U, full_matrices=False)
+    return Q  # (d, r)
 
 
 class FreeFactors(nn.Module):

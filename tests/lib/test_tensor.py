@@ -160,3 +160,70 @@ def test_fit_chooses_the_smallest_heldout_loss():
         T.DeepTensorMatrix(32, 32, 2, channels=8, gen=g), Y, iters=60, gen=g
     )
     assert t - 1 == int(np.argmin(hist["heldout"]))
+
+
+def test_synthetic_hsi_is_a_linear_mixture_in_the_unit_range():
+    img = torch.rand(12, 10, 3, generator=_g())
+    cube, A, E = T.synthetic_hsi(img, n_bands=16, n_endmembers=4)
+    assert cube.shape == (12, 10, 16)
+    assert A.shape == (120, 4)
+    assert E.shape == (16, 4)
+    assert torch.allclose(cube, (A @ E.T).reshape(12, 10, 16))
+    assert cube.max().item() == pytest.approx(1.0)
+    assert cube.min().item() >= 0
+    assert torch.linalg.matrix_rank(cube.reshape(120, 16).double(), rtol=1e-5) <= 4
+    # each spectrum is a Gaussian bump peaking at the band nearest its centre
+    # (centres 1/8, 3/8, 5/8, 7/8 of the range; band b sits at b / 15)
+    assert E.argmax(0).tolist() == [round(15 * c) for c in (1 / 8, 3 / 8, 5 / 8, 7 / 8)]
+    _, A3, _ = T.synthetic_hsi(img, n_bands=16, n_endmembers=3)
+    assert torch.allclose(A3 / A3.max(), A[:, :3] / A[:, :3].max())
+    with pytest.raises(ValueError, match="image"):
+        T.synthetic_hsi(torch.rand(4, 4, 4))
+    with pytest.raises(ValueError, match="n_endmembers"):
+        T.synthetic_hsi(img, n_endmembers=5)
+
+
+def test_decoder2d_crops_to_any_size_and_columns_are_images():
+    d = T.Decoder2d(25, 25, 3, channels=8, gen=_g())  # 25 is not a multiple of 2^3
+    U = d()
+    assert U.shape == (625, 3)
+    full = d.net(d.z)[0]  # (3, 32, 32) before the crop
+    assert torch.allclose(U[:, 1].reshape(25, 25), full[1, :25, :25])
+    assert T.Decoder2d(16, 24, 2, channels=4, levels=2, kernel=1)().shape == (384, 2)
+    with pytest.raises(ValueError, match="h, w"):
+        T.Decoder2d(8, 8, 2)  # one input position for reflect padding
+    with pytest.raises(TypeError, match="w"):
+        T.Decoder2d(8, 8.0, 2)
+    m = T.DeepTensorHSI(16, 16, 8, 2, channels=4, levels=2, gen=_g())
+    A, E = m.ga(), m.ge()
+    assert torch.allclose(m(), (A @ E.T).reshape(16, 16, 8))
+
+
+class _FreeU(torch.nn.Module):
+    def __init__(self, d, r):
+        super().__init__()
+        self.U = torch.nn.Parameter(0.1 * torch.randn(d, r, generator=_g(3)))
+
+    def forward(self):
+        return self.U
+
+
+def test_fit_pca_with_free_factors_recovers_sklearn_pca():
+    # independent restatement: the minimiser of ||C - U U^T||_F spans the top-r
+    # principal directions, which scikit-learn's PCA computes by SVD
+    g = _g()
+    X = torch.randn(300, 3, generator=g) @ torch.randn(3, 12, generator=g)
+    X = X * torch.tensor([3.0, 2.0, 1.0] + [1.0] * 9)
+    X = X + 0.05 * torch.randn(300, 12, generator=g)
+    U, hist = T.fit_pca(_FreeU(12, 3), X, iters=1500, lr=3e-2)
+    assert hist[-1] < hist[0]
+    Q = T.pca_basis(U)
+    assert torch.allclose(Q.T @ Q, torch.eye(3), atol=1e-5)
+    P = torch.tensor(PCA(3).fit(X.numpy()).components_.T)  # (12, 3)
+    overlap = (P.T @ Q).pow(2).sum().item() / 3  # 1 when the subspaces agree
+    assert overlap > 0.999
+    assert T.DeepTensorPCA(25, 25, 4, channels=8)().shape == (625, 4)
+    with pytest.raises(ValueError, match="rows"):
+        T.fit_pca(_FreeU(5, 2), X, iters=1)
+    with pytest.raises(ValueError, match="X"):
+        T.fit_pca(_FreeU(12, 2), X[0], iters=1)
