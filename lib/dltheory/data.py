@@ -472,8 +472,17 @@ def _load(caller: str, dataset_class, root: Path, download: bool):
             dataset_class(str(root), train=train, download=download)
             for train in (True, False)
         )
-    except RuntimeError as error:
+    except (OSError, RuntimeError) as error:
         if download:
+            # No network (DNS failure, unreachable host: OSError) or a failed
+            # download that torchvision reports as a RuntimeError.
+            raise RuntimeError(
+                f"{caller}: could not download the dataset into {root} ({error}). "
+                "Downloading needs internet; on a machine without it, copy the "
+                "dataset's files into a folder and point root (or the environment "
+                "variable DLT_DATA) at it."
+            ) from error
+        if not isinstance(error, RuntimeError):
             raise
         raise RuntimeError(
             f"{caller}: the dataset is not in {root} and download=False. Pass "
@@ -497,7 +506,8 @@ def mnist(*, root: str | os.PathLike | None = None, download: bool = False) -> S
 
     Raises:
         ImportError: If torchvision is not installed.
-        RuntimeError: If the files are missing and ``download`` is False.
+        RuntimeError: If the files are missing and ``download`` is False, or
+            the download fails (no internet).
     """
     tv_datasets = _torchvision_datasets("mnist")
     root = _data_root(root)
@@ -529,7 +539,8 @@ def cifar10(*, root: str | os.PathLike | None = None, download: bool = False) ->
 
     Raises:
         ImportError: If torchvision is not installed.
-        RuntimeError: If the files are missing and ``download`` is False.
+        RuntimeError: If the files are missing and ``download`` is False, or
+            the download fails (no internet).
     """
     tv_datasets = _torchvision_datasets("cifar10")
     root = _data_root(root)
