@@ -62,6 +62,7 @@ from dltheory import kernels, losses, runtime
 from dltheory._checks import (
     check_batch,
     check_choice,
+    check_finite,
     check_float,
     check_generator,
     check_int,
@@ -130,6 +131,7 @@ def median_gamma(h: Tensor) -> Tensor:
         TypeError: If ``h`` is not a floating-point tensor.
         ValueError: If ``h`` is not of shape (n, d) with n >= 2.
     """
+    check_finite(h, name="h")
     check_batch(h, name="h", min_rows=2)
     h = to_float64(h)
     gammas = [_median_gamma_rows(h[:, j : j + 1]) for j in range(h.shape[1])]
@@ -194,6 +196,8 @@ def hsic(
         ValueError: If the shapes disagree, n < 2 (n < 4 when unbiased), or a
             gamma <= 0.
     """
+    check_finite(x, name="x")
+    check_finite(y, name="y")
     min_rows = 4 if unbiased else 2
     x = _as_columns(x, name="x", min_rows=min_rows)
     y = _as_columns(y, name="y", min_rows=min_rows)
@@ -305,6 +309,7 @@ def pairwise_hsic(
         ValueError: If ``h`` has the wrong shape, or ``gamma`` or ``chunk_size`` is
             out of range.
     """
+    check_finite(h, name="h")
     check_batch(h, name="h", min_rows=4 if unbiased else 2)
     h = to_float64(h)
     n, d = h.shape
@@ -369,6 +374,7 @@ def mean_pairwise_hsic(
         TypeError: As ``pairwise_hsic``.
         ValueError: As ``pairwise_hsic``, or if d < 2.
     """
+    check_finite(h, name="h")
     check_batch(h, name="h")
     if h.shape[1] < 2:
         raise ValueError(
@@ -450,6 +456,7 @@ def feature_dependence(
         ValueError: If ``h`` is not (n, d) with n >= 4, has fewer than 2
             non-constant columns, or ``n_features`` < 2.
     """
+    check_finite(h, name="h")
     check_batch(h, name="h", min_rows=4)
     check_int(n_features, name="n_features", minimum=2)
     check_int(seed, name="seed", minimum=0)
@@ -631,6 +638,7 @@ def pairwise_hsic_rff(
         ValueError: If ``h`` has the wrong shape, or ``gamma`` or ``n_features`` is
             out of range.
     """
+    check_finite(h, name="h")
     check_batch(h, name="h", min_rows=2)
     check_int(n_features, name="n_features", minimum=1)
     check_generator(generator)
@@ -712,6 +720,8 @@ def amari_distance(W: Tensor, A: Tensor) -> float:
         ValueError: If they are not square of one size, or WA has a zero row or
             column (a singular W).
     """
+    check_finite(W, name="W")
+    check_finite(A, name="A")
     W = _check_square(W, name="W")
     A = _check_square(A, name="A")
     if W.shape != A.shape:
@@ -831,6 +841,7 @@ def whiten(x: Tensor, *, method: str = "pca") -> tuple[Tensor, Tensor]:
         ValueError: If ``x`` is not (n, d) with n >= 2, ``method`` is unknown, or
             the covariance is singular (rank-deficient data cannot be whitened).
     """
+    check_finite(x, name="x")
     check_batch(x, name="x", min_rows=2)
     check_choice(method, name="method", choices=WHITENINGS)
     x = to_float64(x)
@@ -875,6 +886,7 @@ def fastica(
         ValueError: If ``x`` is not (n, d) with n >= 2, or an option is out of
             range.
     """
+    check_finite(x, name="x")
     from sklearn.decomposition import FastICA  # heavy import, only when used
 
     check_batch(x, name="x", min_rows=2)
@@ -1087,6 +1099,7 @@ def cross_block_covariance(z: Tensor, *, d: int) -> Tensor:
         TypeError: If ``z`` is not a floating-point tensor or ``d`` not an int.
         ValueError: If ``z`` is not (n, d * m) with n >= 2, or ``d`` < 1.
     """
+    check_finite(z, name="z")
     blocks, _ = _block_norms(z, d)  # (d, d)
     return (blocks.sum() - blocks.diagonal().sum()) / z.shape[1]
 
@@ -1119,6 +1132,7 @@ def within_block_covariance(z: Tensor, *, d: int) -> Tensor:
         TypeError: If ``z`` is not a floating-point tensor or ``d`` not an int.
         ValueError: If ``z`` is not (n, d * m) with n >= 2, or ``d`` < 1.
     """
+    check_finite(z, name="z")
     blocks, diag = _block_norms(z, d)  # (d, d), (D,)
     return (blocks.diagonal().sum() - diag.pow(2).sum()) / z.shape[1]
 
@@ -1216,6 +1230,7 @@ def vcreg_ica(
         TypeError: If an argument has the wrong type.
         ValueError: If a shape, size, rate or option is out of range.
     """
+    check_finite(x, name="x")
     check_batch(x, name="x", min_rows=2)
     n, d = x.shape
     if d < 2:

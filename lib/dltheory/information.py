@@ -68,6 +68,7 @@ from dltheory import losses, probes, splines
 from dltheory._checks import (
     check_batch,
     check_choice,
+    check_finite,
     check_float,
     check_generator,
     check_int,
@@ -155,6 +156,7 @@ def logdet_cov(z: Tensor, *, eps: float = 1e-6, correlation: bool = False) -> Te
         ValueError: If ``z`` is not of shape (n, d) with n >= 2, ``eps < 0``, or
             (with ``correlation``) a feature is constant.
     """
+    check_finite(z, name="z")
     check_batch(z, name="z", min_rows=2)
     eps = check_positive(eps, name="eps", strict=False)
     cov = _covariance64(z)  # (d, d)
@@ -189,6 +191,7 @@ def gaussian_entropy(z: Tensor, *, eps: float = 1e-6) -> Tensor:
         TypeError: If ``z`` is not a floating-point tensor or ``eps`` not a number.
         ValueError: If ``z`` is not of shape (n, d) with n >= 2 or ``eps < 0``.
     """
+    check_finite(z, name="z")
     check_batch(z, name="z", min_rows=2)
     eps = check_positive(eps, name="eps", strict=False)
     logdet = _logdet(_covariance64(z), eps=eps, n=z.shape[0], name="z")
@@ -239,6 +242,8 @@ def gaussian_mi(
         ValueError: If a view is not (n, d) with n >= 2, the numbers of rows
             differ, ``eps < 0``, or (with ``correlation``) a feature is constant.
     """
+    check_finite(z_a, name="z_a")
+    check_finite(z_b, name="z_b")
     check_batch(z_a, name="z_a", min_rows=2)
     check_batch(z_b, name="z_b", min_rows=2)
     if z_a.shape[0] != z_b.shape[0] or z_a.device != z_b.device:
@@ -294,6 +299,8 @@ def entropy_minus_invariance_bound(
         ValueError: If the shapes differ or are not (n, d) with n >= 2, ``eps < 0``,
             or the two views are equal (a zero view distance).
     """
+    check_finite(z_a, name="z_a")
+    check_finite(z_b, name="z_b")
     check_batch(z_a, name="z_a", min_rows=2)
     check_batch(z_b, name="z_b", min_rows=2)
     check_same_shape(z_a, z_b, names=("z_a", "z_b"))
@@ -379,6 +386,7 @@ def sample_input_mixture(
         ValueError: If the shapes disagree, ``sigma_x`` is not a covariance or
             ``samples < 1``.
     """
+    check_finite(x_n, name="x_n")
     _check_anchors(x_n)
     check_int(samples, name="samples", minimum=1)
     check_generator(generator)
@@ -462,6 +470,7 @@ def spline_pushforward(
         ValueError: If ``x_n`` is not (N, p) or ``sigma_x`` is not a number > 0
             or a (p, p) covariance.
     """
+    check_finite(x_n, name="x_n")
     if not callable(model):
         raise TypeError(f"model: expected a callable, got {type(model).__name__}")
     _check_anchors(x_n)
@@ -527,6 +536,8 @@ def relative_covariance_error(z_samples: Tensor, cov: Tensor) -> Tensor:
         TypeError: If an argument is not a floating-point tensor.
         ValueError: If the shapes do not match or a predicted covariance is 0.
     """
+    check_finite(z_samples, name="z_samples")
+    check_finite(cov, name="cov")
     empirical, cov = _sample_and_predicted_covariances(z_samples, cov)
     scale = torch.linalg.matrix_norm(cov)  # (N,)
     if bool((scale == 0).any()):
@@ -565,6 +576,8 @@ def whitened_covariance_error(z_samples: Tensor, cov: Tensor) -> Tensor:
         ValueError: If the shapes do not match or a predicted covariance is
             singular (smallest eigenvalue <= 1e-12 times the largest).
     """
+    check_finite(z_samples, name="z_samples")
+    check_finite(cov, name="cov")
     empirical, cov = _sample_and_predicted_covariances(z_samples, cov)
     d = cov.shape[-1]
     eigvals, U = torch.linalg.eigh(cov)  # (N, d) ascending, (N, d, d)
@@ -601,6 +614,8 @@ def in_anchor_region(net: nn.Module, x_n: Tensor, x_samples: Tensor) -> Tensor:
         TypeError: If ``net`` is not a ReLU MLP or an input not a float tensor.
         ValueError: If the shapes do not match the net's input width.
     """
+    check_finite(x_n, name="x_n")
+    check_finite(x_samples, name="x_samples")
     _check_anchors(x_n)
     check_batch(x_samples, name="x_samples", min_rows=1, ndim=3)
     N, p = x_n.shape
@@ -643,6 +658,8 @@ def fraction_in_anchor_region(net: nn.Module, x_n: Tensor, x_samples: Tensor) ->
         TypeError: If ``net`` is not a ReLU MLP or an input not a float tensor.
         ValueError: If the shapes do not match the net's input width.
     """
+    check_finite(x_n, name="x_n")
+    check_finite(x_samples, name="x_samples")
     return in_anchor_region(net, x_n, x_samples).to(torch.float64).mean(dim=1)
 
 
@@ -671,6 +688,7 @@ def covariance_sampling_error(cov: Tensor, samples: int) -> Tensor:
         TypeError: If ``cov`` is not a floating-point tensor or ``samples`` not an int.
         ValueError: If ``cov`` is not (N, d, d), is zero, or ``samples < 2``.
     """
+    check_finite(cov, name="cov")
     check_batch(cov, name="cov", min_rows=1, ndim=3)
     check_int(samples, name="samples", minimum=2)
     if cov.shape[1] != cov.shape[2]:
@@ -732,6 +750,7 @@ def pushforward_check(
         ValueError: As ``spline_pushforward`` and ``sample_input_mixture``, or if
             ``samples < 2``.
     """
+    check_finite(x_n, name="x_n")
     check_int(samples, name="samples", minimum=2)
     check_generator(generator)
     pf = spline_pushforward(net, x_n, sigma_x)  # mean (N, d), cov (N, d, d)
@@ -880,6 +899,8 @@ def mixture_entropy_bounds(
         ValueError: If the shapes disagree, a covariance is not positive
             definite, the weights are not a distribution, or ``kind`` is unknown.
     """
+    check_finite(mean, name="mean")
+    check_finite(cov, name="cov")
     check_choice(kind, name="kind", choices=BOUNDS)
     mean64, cov64, pi, chol = _check_mixture(mean, cov, weights)
     H_components = (pi * _component_entropies(chol)).sum()
@@ -936,6 +957,8 @@ def mixture_entropy_mc(
         TypeError: If an argument has the wrong type.
         ValueError: As ``mixture_entropy_bounds``, or ``samples < 2``.
     """
+    check_finite(mean, name="mean")
+    check_finite(cov, name="cov")
     check_int(samples, name="samples", minimum=2)
     check_generator(generator)
     mean64, cov64, pi, chol = _check_mixture(mean, cov, weights)
@@ -999,6 +1022,7 @@ def conditional_embeddings(
             does not return a tensor, or ``x`` is not a float tensor.
         ValueError: If ``x`` is empty, k < 2 or ``batch_size < 1``.
     """
+    check_finite(x, name="x")
     for name, fn in (("encoder", encoder), ("augmentation", augmentation)):
         if not callable(fn):
             raise TypeError(f"{name}: expected a callable, got {type(fn).__name__}")
@@ -1062,6 +1086,7 @@ def gaussianity_tests(
         ValueError: If ``samples`` is not (k, d) or (n, k, d), has too few
             samples for the test, or ``test`` is unknown.
     """
+    check_finite(samples, name="samples")
     check_choice(test, name="test", choices=NORMALITY_TESTS)
     check_int(n_dirs, name="n_dirs", minimum=1)
     check_generator(generator)
@@ -1130,6 +1155,7 @@ def variance_ratio(cond: Tensor, z_all: Tensor | None = None) -> Tensor:
         TypeError: If an argument is not a floating-point tensor.
         ValueError: If the shapes are wrong or the marginal has zero variance.
     """
+    check_finite(cond, name="cond")
     check_batch(cond, name="cond", min_rows=1, ndim=3)
     if cond.shape[1] < 2:
         raise ValueError(
@@ -1201,6 +1227,7 @@ def within_total_ratios(cond: Tensor, z_all: Tensor | None = None) -> WithinTota
         TypeError: If an argument is not a floating-point tensor.
         ValueError: If the shapes are wrong or the total covariance is singular.
     """
+    check_finite(cond, name="cond")
     check_batch(cond, name="cond", min_rows=1, ndim=3)
     if cond.shape[1] < 2:
         raise ValueError(
@@ -1286,6 +1313,8 @@ def conditional_vs_marginal(
         TypeError: If an argument has the wrong type.
         ValueError: If a size is out of range.
     """
+    check_finite(x, name="x")
+    check_finite(x_pool, name="x_pool")
     check_int(k, name="k", minimum=8)
     check_int(repeats, name="repeats", minimum=1)
     check_int(directions_seed, name="directions_seed", minimum=0)
@@ -1357,6 +1386,8 @@ def vicreg_information_terms(
         ValueError: If the shapes are not (n, d) with n >= 2 or differ, or an
             argument is out of range.
     """
+    check_finite(z_a, name="z_a")
+    check_finite(z_b, name="z_b")
     check_batch(z_a, name="z_a", min_rows=2)
     check_batch(z_b, name="z_b", min_rows=2)
     check_same_shape(z_a, z_b, names=("z_a", "z_b"))

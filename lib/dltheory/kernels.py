@@ -68,6 +68,7 @@ from dltheory import augment
 from dltheory._checks import (
     check_batch,
     check_choice,
+    check_finite,
     check_float,
     check_generator,
     check_int,
@@ -150,6 +151,7 @@ def median_heuristic(x: Tensor) -> float:
         ValueError: If ``x`` is not (n, d) with n >= 2, or all rows coincide
             for at least half the pairs (median distance 0).
     """
+    check_finite(x, name="x")
     check_batch(x, name="x", min_rows=2)
     x = to_float64(x)
     n = x.shape[0]
@@ -192,6 +194,8 @@ def rbf_kernel(x: Tensor, y: Tensor, *, gamma: float | None = None) -> Tensor:
             ``gamma`` not a number.
         ValueError: If the shapes or devices disagree, or ``gamma <= 0``.
     """
+    check_finite(x, name="x")
+    check_finite(y, name="y")
     x, y = _check_pair(x, y)
     if gamma is None:
         gamma = median_heuristic(x)
@@ -221,6 +225,8 @@ def polynomial_kernel(
             not an int or ``c`` not a number.
         ValueError: If the shapes or devices disagree, ``degree < 1`` or ``c < 0``.
     """
+    check_finite(x, name="x")
+    check_finite(y, name="y")
     x, y = _check_pair(x, y)
     check_int(degree, name="degree", minimum=1)
     c = check_positive(c, name="c", strict=False)
@@ -263,6 +269,7 @@ def random_fourier_features(
             int, ``gamma`` not a number or ``generator`` not a generator.
         ValueError: If ``x`` is not (n, d), ``n_features < 1`` or ``gamma <= 0``.
     """
+    check_finite(x, name="x")
     check_batch(x, name="x")
     check_int(n_features, name="n_features", minimum=1)
     gamma = check_positive(gamma, name="gamma")
@@ -311,6 +318,7 @@ def digit_views(
         TypeError: If ``x`` is not a floating-point tensor.
         ValueError: If ``x`` is not (n, 64) or a setting is out of range.
     """
+    check_finite(x, name="x")
     check_batch(x, name="x")
     check_int(n_views, name="n_views", minimum=1)
     check_positive(noise, name="noise", strict=False)
@@ -380,6 +388,7 @@ def laplacian(A: Tensor) -> Tensor:
         TypeError: If ``A`` is not a floating-point tensor.
         ValueError: If ``A`` is not square (N >= 2), symmetric and non-negative.
     """
+    check_finite(A, name="A")
     A = _check_gram(A, name="A")
     G = A - torch.diag(A.diagonal())  # (N, N) zero diagonal
     return graph_laplacian(G)
@@ -421,6 +430,7 @@ def kernel_pca(
         ValueError: If ``K`` is not square symmetric, ``k`` is out of range or
             ``K_new`` is not (m, N).
     """
+    check_finite(K, name="K")
     K = _check_gram(K)
     n = K.shape[0]
     check_int(k, name="k", minimum=1)
@@ -490,6 +500,8 @@ def pair_scores(
             callable or ``generator`` not a generator.
         ValueError: If the shapes differ or m < 2.
     """
+    check_finite(f_a, name="f_a")
+    check_finite(f_b, name="f_b")
     check_batch(f_a, name="f_a", min_rows=2)
     check_batch(f_b, name="f_b", min_rows=2)
     if f_a.shape != f_b.shape:
@@ -556,6 +568,8 @@ def pair_separation(
             callable.
         ValueError: If the shapes differ or m < 2.
     """
+    check_finite(f_a, name="f_a")
+    check_finite(f_b, name="f_b")
     pos, neg = pair_scores(f_a, f_b, kernel=kernel, generator=generator)
     scores = torch.cat([pos, neg]).cpu().numpy()
     labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).cpu().numpy()
@@ -969,6 +983,7 @@ def fit_explicit_encoder(
         TypeError: If an argument has the wrong type.
         ValueError: If the shapes disagree.
     """
+    check_finite(phi, name="phi")
     if not isinstance(encoder, ExplicitKernelEncoder):
         raise TypeError(
             f"encoder: expected an ExplicitKernelEncoder, got {type(encoder).__name__}"

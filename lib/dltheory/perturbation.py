@@ -175,6 +175,7 @@ def activation_pattern(net: PlainOrResNetMLP, x: Tensor) -> list[Tensor]:
         TypeError: If ``net`` is not a ``PlainOrResNetMLP`` or ``x`` not float.
         ValueError: If ``x`` is not of shape (B, d_in).
     """
+    check_finite(x, name="x")
     net = _check_net(net)
     x = _check_x(net, x)
     p = _params64(net)
@@ -194,6 +195,7 @@ def region_ids(net: PlainOrResNetMLP, x: Tensor) -> Tensor:
     The code of a unit is the sign of its pre-activation (q > 0.5 for the three
     activations), packed exactly as in ``splines.region_ids`` (chapter 00).
     """
+    check_finite(x, name="x")
     codes = torch.cat([q > 0.5 for q in activation_pattern(net, x)], dim=1)
     return ids_of_codes(codes)
 
@@ -215,6 +217,7 @@ def local_linear_map(net: PlainOrResNetMLP, x: Tensor) -> tuple[Tensor, Tensor]:
         TypeError: If ``net`` is not a ``PlainOrResNetMLP`` or ``x`` not float.
         ValueError: If ``x`` is not of shape (B, d_in).
     """
+    check_finite(x, name="x")
     qs = activation_pattern(net, x)  # validates net and x; (B, N) per layer
     p = _params64(net)
     B = x.shape[0]
@@ -233,6 +236,7 @@ def layer_product(net: PlainOrResNetMLP, x: Tensor) -> Tensor:
     The Jacobian dz^{L+1}/dz^1 (L2 without the input and output layers), whose
     conditioning with depth chapter 07's claim 7 measures.
     """
+    check_finite(x, name="x")
     qs = activation_pattern(net, x)  # validates net and x; (B, N) per layer
     p = _params64(net)
     B, N = x.shape[0], net.inp.out_features
@@ -247,6 +251,7 @@ def jacobian(net: PlainOrResNetMLP, x: Tensor) -> Tensor:
 
     The autograd reference for ``local_linear_map``.
     """
+    check_finite(x, name="x")
     net = _check_net(net)
     x = _check_x(net, x)
     p = _params64(net)
@@ -264,6 +269,8 @@ def layer_local_matrix(W: Tensor, q: Tensor, eps: float) -> Tensor:
         TypeError: If ``W`` or ``q`` is not a float tensor.
         ValueError: If the shapes do not match.
     """
+    check_finite(W, name="W")
+    check_finite(q, name="q")
     check_float(W, name="W")
     check_float(q, name="q")
     if W.dim() < 2 or W.shape[-1] != W.shape[-2] or q.shape[-1] != W.shape[-1]:
@@ -280,6 +287,8 @@ def densenet_local_matrix(W: Tensor, q: Tensor) -> Tensor:
 
     sigma_k([I; QW])^2 = 1 + sigma_k(QW)^2, so sigma_min >= 1 for every W and q.
     """
+    check_finite(W, name="W")
+    check_finite(q, name="q")
     QW = layer_local_matrix(W, q, 0.0)
     eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device).expand_as(QW)
     return torch.cat([eye, QW], dim=-2)
@@ -287,6 +296,7 @@ def densenet_local_matrix(W: Tensor, q: Tensor) -> Tensor:
 
 def spectrum(M: Tensor) -> Tensor:
     """Singular values (..., min(m, n)), descending (``torch.linalg.svdvals``)."""
+    check_finite(M, name="M")
     check_float(M, name="M")
     if M.dim() < 2:
         raise ValueError(f"M: expected (..., m, n), got {tuple(M.shape)}")
@@ -300,6 +310,7 @@ def condition_number(M: Tensor, tol: float | None = None) -> Tensor:
     ``numpy.linalg.matrix_rank``): a product of rank-deficient factors gives inf
     instead of a float rounding artefact such as 1e82.
     """
+    check_finite(M, name="M")
     s = spectrum(M)
     smax, smin = s[..., 0], s[..., -1]
     if tol is None:
@@ -331,6 +342,8 @@ def perturbation_bounds(W: Tensor, q: Tensor, eps: float) -> dict[str, Tensor]:
         dict with ``weyl_lower``, ``weyl_upper`` (..., N), ``sigma_min_lower`` and
         ``cond_upper`` (...,), ``norm_W`` (...,).
     """
+    check_finite(W, name="W")
+    check_finite(q, name="q")
     s = spectrum(layer_local_matrix(W, q, 0.0))
     if (q.abs() > 1).any():
         raise ValueError("q: (P3) needs |q_i| <= 1")
@@ -355,6 +368,8 @@ def diagonal_bounds(d: Tensor, M: Tensor) -> tuple[Tensor, Tensor]:
     From sigma_k(AB) <= norm2(A) sigma_k(B) and sigma_k(AB) >= sigma_min(A) sigma_k(B).
     Shapes d (..., m), M (..., m, n) -> two (..., min(m, n)).
     """
+    check_finite(d, name="d")
+    check_finite(M, name="M")
     check_float(d, name="d")
     s = spectrum(M)
     if d.shape[-1] != M.shape[-2]:
@@ -418,6 +433,10 @@ def loss_along_line(
         dict with ``loss`` (T,), ``piece`` (T,) long (consecutive ids), ``kinks`` (K,)
         midpoints between consecutive t whose patterns differ.
     """
+    check_finite(direction, name="direction")
+    check_finite(ts, name="ts")
+    check_finite(X, name="X")
+    check_finite(Y, name="Y")
     net = _check_net(net)
     name = _layer_name(net, layer)
     X, Y = _check_xy(net, X, Y)
@@ -466,6 +485,8 @@ def fit_piecewise_quadratic(
         ``coef`` (3,) of a + b s + c s^2 in the scaled s, and ``rel_residual`` =
         max abs(fit - loss) / max abs(loss) on the piece.
     """
+    check_finite(ts, name="ts")
+    check_finite(loss, name="loss")
     ts = check_float(ts, name="ts").to(torch.float64)
     loss = check_float(loss, name="loss").to(torch.float64)
     if ts.shape != loss.shape or piece.shape != ts.shape:
@@ -522,6 +543,8 @@ def layer_hessian(
     torch.func.hessian in float64; W flattened row-major, layers concatenated.
     Shape (P, P), P = sum of N_out N_in. Keep the width <= 64 (P^2 entries).
     """
+    check_finite(X, name="X")
+    check_finite(Y, name="Y")
     net = _check_net(net)
     X, Y = _check_xy(net, X, Y)
     f, theta = _flat_loss(net, _names(net, layers), X, Y)
@@ -536,6 +559,8 @@ def gauss_newton(
     Equals ``layer_hessian`` for one layer inside a region (the net is affine in
     W_l there); differs for several layers (their cross terms are bilinear).
     """
+    check_finite(X, name="X")
+    check_finite(Y, name="Y")
     net = _check_net(net)
     X, Y = _check_xy(net, X, Y)
     names = _names(net, layers)
@@ -560,6 +585,7 @@ def kronecker_hessian(net: PlainOrResNetMLP, layer: int, X: Tensor) -> Tensor:
     z_i is the input of layer ``layer`` (N,) and P_i = M_i Q_i (C, N) the local map
     from its pre-activation to the output. Batched over samples (einsum).
     """
+    check_finite(X, name="X")
     net = _check_net(net)
     _layer_name(net, layer)
     X = _check_x(net, X, "X")
@@ -603,6 +629,8 @@ def train_mse(
     Returns:
         dict with ``loss`` (steps + 1,), the loss before each step and after the last.
     """
+    check_finite(X, name="X")
+    check_finite(Y, name="Y")
     check_batch(X, name="X")
     check_batch(Y, name="Y")
     check_int(steps, name="steps", minimum=0)

@@ -38,6 +38,7 @@ from dltheory import models, train
 from dltheory._checks import (
     check_batch,
     check_choice,
+    check_finite,
     check_generator,
     check_int,
     check_labels,
@@ -240,6 +241,8 @@ def linear_probe(
         TypeError: If features are not floating point or labels not integers.
         ValueError: If shapes disagree or a setting is out of range.
     """
+    check_finite(f_train, name="f_train")
+    check_finite(f_test, name="f_test")
     _check_probe_inputs(f_train, y_train, f_test, y_test)
     check_int(draws, name="draws", minimum=1)
     check_positive(c, name="c")
@@ -318,6 +321,8 @@ def knn_probe(
     Returns:
         Test accuracy, a fraction in [0, 1].
     """
+    check_finite(f_train, name="f_train")
+    check_finite(f_test, name="f_test")
     _check_probe_inputs(f_train, y_train, f_test, y_test)
     check_int(k, name="k", minimum=1)
     check_int(batch_size, name="batch_size", minimum=1)
@@ -363,6 +368,8 @@ def probe_features(
         Accuracies keyed ``"linear, 5/class"``, ``"linear, 10/class"``,
         ``"linear, all"`` and ``"kNN"``, fractions in [0, 1].
     """
+    check_finite(f_train, name="f_train")
+    check_finite(f_test, name="f_test")
     check_generator(generator)
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     state = gen.get_state()
@@ -401,6 +408,7 @@ def effective_rank(f: Tensor) -> float:
     Returns:
         The effective rank, a float >= 1 (nan if every feature is constant).
     """
+    check_finite(f, name="f")
     check_batch(f, name="f", min_rows=2)
     device = "cpu" if f.device.type == "mps" else f.device
     f = f.detach().to(device, torch.float64)
@@ -482,6 +490,8 @@ def probe_layers(
         TypeError: If inputs or labels have the wrong type.
         ValueError: If shapes disagree or a setting is out of range.
     """
+    check_finite(x_train, name="x_train")
+    check_finite(x_test, name="x_test")
     return _probe_layers(
         model,
         x_train,
@@ -560,6 +570,9 @@ def probe_layers_validated(
         TypeError: If inputs or labels have the wrong type.
         ValueError: If shapes disagree or a setting is out of range.
     """
+    check_finite(x_train, name="x_train")
+    check_finite(x_val, name="x_val")
+    check_finite(x_test, name="x_test")
     validation, test = _probe_layers(
         model,
         x_train,
@@ -819,6 +832,8 @@ def train_and_probe(
         TypeError: If ``run`` is not an ``SSLRun`` or an input has the wrong type.
         ValueError: If ``seed`` is negative or a probe setting is out of range.
     """
+    check_finite(x_train, name="x_train")
+    check_finite(x_test, name="x_test")
     check_int(seed, name="seed", minimum=0)
     check_int(probe_seed, name="probe_seed", minimum=0)
     model, history = train.run_ssl(

@@ -72,6 +72,7 @@ from dltheory import augment, data, probes
 from dltheory._checks import (
     check_batch,
     check_choice,
+    check_finite,
     check_float,
     check_generator,
     check_int,
@@ -228,6 +229,7 @@ def knn_graph(x: Tensor, k: int, *, symmetric: bool = True) -> Tensor:
         TypeError: If ``x`` is not a floating-point tensor or ``k`` not an int.
         ValueError: If ``x`` is not (N, D) with N >= 2 or ``k`` is out of range.
     """
+    check_finite(x, name="x")
     check_batch(x, name="x", min_rows=2)
     n = x.shape[0]
     check_int(k, name="k", minimum=1)
@@ -725,6 +727,7 @@ def vicreg_linear_closed_form(
         UserWarning: If :math:`\Sigma` is ill-conditioned (condition number above
             1e10).
     """
+    check_finite(x, name="x")
     check_choice(variant, name="variant", choices=VARIANTS)
     x = to_float64(_check_features(x, _check_graph(G)))
     n, d = x.shape
@@ -796,6 +799,7 @@ def spectral_contrastive_linear_closed_form(
     Warns:
         UserWarning: If S is ill-conditioned.
     """
+    check_finite(x, name="x")
     x = to_float64(_check_features(x, _check_graph(G)))
     d = x.shape[1]
     _check_k(K, maximum=d, what="the number of features D")
@@ -851,6 +855,7 @@ def barlow_twins_linear_closed_form(
     Warns:
         UserWarning: If :math:`\Sigma` is ill-conditioned.
     """
+    check_finite(x, name="x")
     x = to_float64(_check_features(x, _check_graph(G)))
     d = x.shape[1]
     _check_k(K, maximum=d, what="the number of features D")
@@ -904,6 +909,8 @@ def cca(
     Warns:
         UserWarning: If an auto-covariance is ill-conditioned.
     """
+    check_finite(x_a, name="x_a")
+    check_finite(x_b, name="x_b")
     check_batch(x_a, name="x_a", min_rows=2)
     check_batch(x_b, name="x_b", min_rows=2)
     if x_a.shape[0] != x_b.shape[0]:
@@ -1087,6 +1094,8 @@ def classical_mds(
             matrix is not square and symmetric, ``d2`` has a negative entry, or
             ``K`` is out of range.
     """
+    if gram is not None:
+        check_finite(gram, name="gram")
     if (d2 is None) == (gram is None):
         raise ValueError(
             "d2, gram: expected exactly one of them, got "
@@ -1227,6 +1236,8 @@ def principal_angles(a: Tensor, b: Tensor) -> Tensor:
         TypeError: If ``a`` or ``b`` is not a floating-point tensor.
         ValueError: If they are not 2-D or their numbers of rows differ.
     """
+    check_finite(a, name="a")
+    check_finite(b, name="b")
     check_batch(a, name="a")
     check_batch(b, name="b")
     if a.shape[0] != b.shape[0]:
@@ -1270,6 +1281,7 @@ def cosine_gram(Z: Tensor) -> Tensor:
         TypeError: If ``Z`` is not a floating-point tensor.
         ValueError: If ``Z`` is not 2-D.
     """
+    check_finite(Z, name="Z")
     check_batch(Z, name="Z")
     u = F.normalize(to_float64(Z), dim=1)  # (N, K) unit rows
     return u @ u.T
@@ -1310,6 +1322,7 @@ def whitened_invariance(
         ValueError: If the shapes do not match, ``G`` is not a valid graph,
             ``rtol`` is not in (0, 1), or Z is collapsed (C(Z) = 0).
     """
+    check_finite(Z, name="Z")
     check_batch(Z, name="Z", min_rows=2)
     rtol = check_positive(rtol, name="rtol")
     if rtol >= 1:
@@ -1357,6 +1370,7 @@ def variance_spectrum(Z: Tensor) -> Tensor:
         TypeError: If ``Z`` is not a floating-point tensor.
         ValueError: If ``Z`` is not 2-D with N >= 2 rows.
     """
+    check_finite(Z, name="Z")
     check_batch(Z, name="Z", min_rows=2)
     z = to_float64(Z)
     centred = z - z.mean(dim=0)  # (N, K) = H Z
@@ -1421,6 +1435,7 @@ def vicreg_fit_report(
         ValueError: If the shapes do not match, ``G`` is not a valid graph, or a
             hyperparameter or ``variant`` is out of range.
     """
+    check_finite(Z, name="Z")
     check_batch(Z, name="Z", min_rows=2)
     tol = check_positive(tol, name="tol")
     G = _check_graph(G, n=Z.shape[0])
@@ -1498,6 +1513,7 @@ def linear_eigenvalues(
     Raises:
         TypeError, ValueError: As ``vicreg_linear_closed_form``.
     """
+    check_finite(x, name="x")
     W, _ = vicreg_linear_closed_form(
         x, G, K, degree_scale=degree_scale, ridge=ridge
     )  # (D, K), W^T Sigma W = I
@@ -1565,6 +1581,8 @@ def pca_coordinates(
         TypeError: If a feature tensor is not floating point.
         ValueError: If the shapes do not match or ``n_components`` is out of range.
     """
+    check_finite(x_pool, name="x_pool")
+    check_finite(x_test, name="x_test")
     check_batch(x_pool, name="x_pool", min_rows=2)
     check_batch(x_test, name="x_test")
     if x_pool.shape[1] != x_test.shape[1]:
@@ -1609,6 +1627,7 @@ def lda_map(x: Tensor, y: Tensor, *, K: int | None = None) -> Tensor:
         TypeError: If ``x`` is not a floating-point tensor or ``K`` not an int.
         ValueError: If the shapes do not match or ``K`` is out of range.
     """
+    check_finite(x, name="x")
     check_batch(x, name="x", min_rows=2)
     if not isinstance(y, Tensor) or y.shape != (x.shape[0],):
         raise ValueError(
@@ -1736,6 +1755,7 @@ def sweep_representations(
     Raises:
         ValueError: If a name in ``others`` is unknown, or as the closed forms.
     """
+    check_finite(x, name="x")
     for name in others:
         check_choice(name, name="others", choices=SWEEP_OTHERS)
     x = to_float64(x)

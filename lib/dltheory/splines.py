@@ -41,7 +41,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from dltheory._checks import check_float, check_generator, check_int
+from dltheory._checks import check_finite, check_float, check_generator, check_int
 from dltheory._linalg import work_device
 
 _SKIPPED = (nn.Identity,)
@@ -194,6 +194,7 @@ def activation_codes(net: nn.Module, x: Tensor) -> Tensor:
         TypeError: If ``net`` is not a ReLU MLP or ``x`` is not a float tensor.
         ValueError: If ``x`` is not of shape (n, d).
     """
+    check_finite(x, name="x")
     weights, x64 = _prepare(net, x)
     if len(weights) == 1:  # no hidden layer: one region, no units
         return torch.zeros(x64.shape[0], 0, dtype=torch.bool, device=x64.device)
@@ -226,6 +227,7 @@ def local_affine_map(net: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
         TypeError: If ``net`` is not a ReLU MLP or ``x`` is not a float tensor.
         ValueError: If ``x`` is not of shape (d,) or (n, d).
     """
+    check_finite(x, name="x")
     check_float(x, name="x")
     single = x.dim() == 1
     weights, x64 = _prepare(net, x, single=single)
@@ -370,6 +372,7 @@ def region_ids(net: nn.Module, x: Tensor) -> Tensor:
         TypeError: If ``net`` is not a ReLU MLP or ``x`` is not a float tensor.
         ValueError: If ``x`` is not of shape (n, d).
     """
+    check_finite(x, name="x")
     weights, x64 = _prepare(net, x)
     if len(weights) == 1:  # an affine net: a single region
         return torch.zeros(x64.shape[0], dtype=torch.long, device=x64.device)
@@ -507,6 +510,8 @@ def bn_stats(W: Tensor, Z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Ten
         TypeError: If an argument is not a floating-point tensor.
         ValueError: If the shapes do not match.
     """
+    check_finite(W, name="W")
+    check_finite(Z, name="Z")
     W64, Z64 = _wz(W, Z)
     u = Z64 @ W64.T  # (n, K)
     if c is not None:
@@ -551,6 +556,8 @@ def tls_offset(W: Tensor, Z: Tensor) -> Tensor:
         TypeError: If an argument is not a floating-point tensor.
         ValueError: If the shapes do not match or a row of W is zero.
     """
+    check_finite(W, name="W")
+    check_finite(Z, name="Z")
     W64, Z64 = _wz(W, Z)
     if (W64.norm(dim=1) == 0).any():
         raise ValueError("W: expected non-zero normals, got a zero row")
@@ -574,6 +581,9 @@ def hyperplane_distances(W: Tensor, b: Tensor, Z: Tensor) -> Tensor:
         TypeError: If an argument is not a floating-point tensor.
         ValueError: If the shapes do not match or a row of W is zero.
     """
+    check_finite(W, name="W")
+    check_finite(b, name="b")
+    check_finite(Z, name="Z")
     W64, Z64 = _wz(W, Z)
     check_float(b, name="b")
     if b.shape != (W64.shape[0],):
@@ -615,6 +625,7 @@ def freeze_bn_stats(net: nn.Module, X: Tensor) -> nn.Module:
         ValueError: If ``X`` has fewer than two rows, or a BatchNorm1d does not track
             running statistics.
     """
+    check_finite(X, name="X")
     bns = _batch_norms(net)
     _check_matrix(X, name="X")
     if X.shape[0] < 2:
@@ -794,6 +805,7 @@ def unit_boundary_distances(
     Raises:
         TypeError, ValueError: As ``activation_codes``.
     """
+    check_finite(X, name="X")
     net = _as_relu_mlp(net)
     weights, x64 = _prepare(net, X)
     n, d = x64.shape
@@ -837,6 +849,7 @@ def boundary_distance(net: nn.Module, X: Tensor) -> Tensor:
     Returns:
         Float64 tensor of shape (n,).
     """
+    check_finite(X, name="X")
     dist, _, _ = unit_boundary_distances(net, X)
     if dist.shape[1] == 0:
         return dist.new_full((dist.shape[0],), math.inf)
@@ -870,6 +883,8 @@ def segment_crossings(
         ValueError: If their shapes differ from (d,), a == b, or there are more than
             ``max_crossings`` crossings.
     """
+    check_finite(a, name="a")
+    check_finite(b, name="b")
     net = _as_relu_mlp(net)
     check_float(a, name="a")
     check_float(b, name="b")
@@ -947,6 +962,8 @@ def bn_offset_jitter(
         TypeError: If an argument has the wrong type.
         ValueError: If a size is out of range.
     """
+    check_finite(W, name="W")
+    check_finite(X, name="X")
     W64, X64 = _wz(W, X)
     n = X64.shape[0]
     check_int(B, name="B", minimum=1)
@@ -994,6 +1011,7 @@ def decision_margin_2d(f, X: Tensor, lo: float, hi: float, res: int = 300) -> Te
         TypeError: If ``f`` is not callable or ``X`` not a float tensor.
         ValueError: If ``X`` is not (n, 2) or ``f`` returns the wrong shape.
     """
+    check_finite(X, name="X")
     if not callable(f):
         raise TypeError(f"f: expected a callable, got {type(f).__name__}")
     _check_matrix(X, name="X", cols=2)
@@ -1103,6 +1121,8 @@ def fit_epochs(
         TypeError: If an argument has the wrong type.
         ValueError: If an argument is out of range.
     """
+    check_finite(x, name="x")
+    check_finite(x_test, name="x_test")
     from dltheory._checks import check_choice, check_labels, check_positive
 
     _check_matrix(x, name="x")

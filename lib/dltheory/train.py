@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from dltheory import augment, losses, models, runtime
 from dltheory._checks import (
+    check_finite,
     check_generator,
     check_int,
     check_labels,
@@ -134,6 +135,7 @@ def train_ssl(
         ValueError: If a size or rate is out of range, or ``model`` has no
             trainable parameter.
     """
+    check_finite(x, name="x")
     _check_loop_args(x, steps, batch_size, lr, weight_decay, generator)
     check_int(log_every, name="log_every", minimum=1)
     device = torch.device(device) if device is not None else runtime.device()
@@ -234,6 +236,7 @@ def train_supervised(
         TypeError: If ``x`` or ``y`` has the wrong type.
         ValueError: If shapes disagree or a size or rate is out of range.
     """
+    check_finite(x, name="x")
     _check_loop_args(x, steps, batch_size, lr, weight_decay, generator)
     check_labels(y, name="y", n=x.shape[0])
     check_int(log_every, name="log_every", minimum=1)
@@ -306,6 +309,7 @@ def run_supervised(
     Raises:
         TypeError: If ``build`` is not callable or does not return a module.
     """
+    check_finite(x, name="x")
     if not callable(build):
         raise TypeError(f"build: expected a callable, got {type(build).__name__}")
     check_int(seed, name="seed", minimum=0)
@@ -427,6 +431,7 @@ def run_ssl(
     Returns:
         The trained model (in eval mode) and the history of ``train_ssl``.
     """
+    check_finite(x, name="x")
     if not isinstance(run, SSLRun):
         raise TypeError(f"run: expected an SSLRun, got {type(run).__name__}")
     check_generator(generator)
