@@ -46,6 +46,37 @@ def check_finite(x: Tensor, *, name: str) -> Tensor:
     return x
 
 
+def check_data(
+    x: object,
+    *,
+    name: str,
+    ndim: int | tuple[int, ...] | None = None,
+    finite: bool = True,
+) -> Tensor:
+    """Check a non-empty floating-point tensor with ``ndim`` dims, finite by default.
+
+    One call for the usual input of a public function: TypeError unless a float
+    tensor; ValueError for a wrong number of dimensions (``ndim``: an int, a tuple of
+    allowed ints, or None for any), a zero-size dimension (an empty batch), or a
+    NaN/Inf entry when ``finite`` (a host sync on a GPU: not per training step).
+    """
+    check_float(x, name=name)
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if allowed is not None and x.dim() not in allowed:
+        dims = " or ".join(str(d) for d in allowed)
+        raise ValueError(
+            f"{name}: expected a tensor with {dims} dimensions, got shape "
+            f"{tuple(x.shape)}"
+        )
+    if x.numel() == 0:
+        raise ValueError(
+            f"{name}: expected a non-empty tensor, got shape {tuple(x.shape)}"
+        )
+    if finite:
+        check_finite(x, name=name)
+    return x
+
+
 def check_batch(x: object, *, name: str, min_rows: int = 1, ndim: int = 2) -> Tensor:
     """Check a floating batch of shape (n, d) (or ``ndim`` dims) with n >= min_rows."""
     check_float(x, name=name)

@@ -41,3 +41,34 @@ def test_the_existing_checkers_keep_their_messages():
         _checks.check_fraction(1, name="p")
     with pytest.raises(ValueError, match="mode: expected 'a' or 'b', got 'c'"):
         _checks.check_choice("c", name="mode", choices=("a", "b"))
+
+
+def test_check_data_accepts_a_finite_float_tensor_of_the_allowed_dims():
+    x = torch.randn(2, 3)
+    assert _checks.check_data(x, name="x") is x
+    assert _checks.check_data(x, name="x", ndim=(2, 3)) is x
+    nan = torch.tensor([float("nan")])
+    assert _checks.check_data(nan, name="x", finite=False) is nan
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        ("x", TypeError, "Y: expected a torch.Tensor, got str"),
+        (torch.ones(2, 2, dtype=torch.long), TypeError, "Y: expected a floating-point"),
+        (
+            torch.ones(2),
+            ValueError,
+            r"Y: expected a tensor with 2 dimensions, got shape \(2,\)",
+        ),
+        (
+            torch.ones(0, 2),
+            ValueError,
+            r"Y: expected a non-empty tensor, got shape \(0, 2\)",
+        ),
+        (torch.tensor([[1.0, float("inf")]]), ValueError, "Y: expected finite values"),
+    ],
+)
+def test_check_data_names_the_argument_and_what_it_got(bad, error, message):
+    with pytest.raises(error, match=message):
+        _checks.check_data(bad, name="Y", ndim=2)
