@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NOTEBOOKS = $(shell git ls-files 'book/*.ipynb')
 
-.PHONY: book check-site test install lint hygiene student clean
+.PHONY: book check-site test install lint hygiene student clean bench
 
 install: $(STAMP)
 
@@ -104,6 +104,27 @@ student:
 		PYTHONPATH=lib $(PYTHON) -m dltheory.student $$dir*.ipynb \
 			-o _build/student/$$(basename $$dir) || exit 1; \
 	done
+
+# `make bench` (issue 15): each script in benchmarks/ times a library function against
+# its baseline in one process (same answer checked first, medians, one thread) and
+# writes benchmarks/results/<name>.json; the chapter scripts that print their tables
+# are run through benchmarks/gather.py. benchmarks/report.py then renders the book's
+# Performance page (book/performance.md and its figures) from the results; the book
+# build never re-runs a benchmark. About 10 minutes on two CPU cores.
+BENCH_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+BENCH_SCRIPTS := losses probes hsic closed_forms
+BENCH_GATHERED := unitary_updates deeptensor_speed
+
+bench: install
+	@for b in $(BENCH_SCRIPTS); do \
+		echo "== benchmarks/$$b.py"; \
+		$(BENCH_ENV) $(BIN)/python benchmarks/$$b.py --threads 1 || exit 1; \
+	done
+	@for b in $(BENCH_GATHERED); do \
+		echo "== benchmarks/$$b.py (gathered)"; \
+		$(BENCH_ENV) $(BIN)/python benchmarks/gather.py $$b || exit 1; \
+	done
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf _build
