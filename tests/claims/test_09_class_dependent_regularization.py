@@ -6,9 +6,12 @@ Setting (errata of the chapter's brief): scikit-learn digits, 15 training images
 class drawn by a split seed (a random factor next to the initialisation seed), MLP
 64-128-128-10, Adam lr 1e-3, 300 full-batch steps, every (strength, seed) member of one
 batched ensemble, the same initialisation across strengths (paired). Shift = integer
-shifts by zero-padded random crops. Every test holds a negative control: the same
-assertion on an A/A comparison (same strength, disjoint seeds) or on a label-preserving
-rotation range, asserted to fail there. Per-seed/per-split values were measured on one
+shifts by zero-padded random crops. Claim 4: SGD with decoupled decay, the decay chosen
+on the validation part with seeds 0-7, tested on fresh seeds 16-31. Claim 5: pretrain on
+digits 0-4 (50 per class) with and without shifts, linear probe on digits 5-9. Every
+test holds a negative control: the same assertion on an A/A comparison (same strength,
+disjoint seeds), on the same average change spread evenly over the classes, or on a
+label-preserving rotation range, asserted to fail there. Per-seed/per-split values were measured on one
 thread of the book's 2-core CPU (torch 2.13, December 2026, load 3-5) with this code.
 """
 
@@ -17,6 +20,7 @@ import functools
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from dltheory import classwise as cw
 
@@ -191,45 +195,127 @@ def test_claim3_rotating_sixes_into_nines(split):
     )
 
 
-@functools.lru_cache(maxsize=2)
+WD_GRID = [0.0, 1e-2, 3e-2]  # decoupled decay, chosen among these on validation
+WD_SELECT_SEEDS = range(8)  # the choice: validation part, seeds 0-7
+WD_TEST_SEEDS = range(16, 32)  # the test: fresh seeds, never used for the choice
+
+
+@functools.lru_cache(maxsize=1)
 def _weight_decay_run(split):
     torch.set_num_threads(1)
-    xtr, ytr, _, _, xte, yte = cw.lowdata_split(split=split)
-    out = cw.sweep(
-        xtr,
-        ytr,
-        {"test": xte},
-        regularizer="weight_decay",
-        strengths=[0.0, 3e-2],
-        seeds=SEEDS,
-        width=WIDTH,
-        steps=400,
+    xtr, ytr, xv, yv, xte, yte = cw.lowdata_split(split=split)
+    kw = dict(regularizer="weight_decay", width=WIDTH, steps=400)
+    sel = cw.sweep(
+        xtr, ytr, {"val": xv}, strengths=WD_GRID, seeds=WD_SELECT_SEEDS, **kw
     )
-    return cw.per_class_accuracy(out["test"], yte, 10).numpy()  # (2, R, C)
+    val = cw.per_class_accuracy(sel["val"], yv, 10).numpy()  # (3, 8, C)
+    lam = WD_GRID[cw.select_strength(val, rule="average")]
+    if lam == 0:
+        return lam, val, None
+    out = cw.sweep(
+        xtr, ytr, {"test": xte}, strengths=[0.0, lam], seeds=WD_TEST_SEEDS, **kw
+    )
+    return lam, val, cw.per_class_accuracy(out["test"], yte, 10).numpy()  # (2, 16, C)
 
 
 @pytest.mark.claim(
     chapter="09",
     k=4,
-    statement="Weight decay (SGD, decoupled, 3e-2) raises the average slightly and "
-    "lowers a class significantly (Holm), on this test set",
+    statement="Weight decay chosen on the validation part (SGD, decoupled) raises the "
+    "average slightly and lowers a class significantly (Holm) on fresh seeds, on this "
+    "test set",
 )
-@pytest.mark.parametrize("split", [0, 1])
+@pytest.mark.parametrize("split", [0])
 def test_claim4_weight_decay_moves_classes_unequally(split):
-    acc = _weight_decay_run(split)
+    lam, val, acc = _weight_decay_run(split)
+    # The choice (seeds 0-7, validation part, best average over 0, 1e-2, 3e-2): 3e-2
+    # on splits 0, 1, 2 (validation averages 91.50/91.67/91.83, 88.08/88.08/88.75,
+    # 94.67/95.17/95.33 %).
+    assert lam > 0, f"validation chose no decay: averages {val.mean((1, 2))}"
 
     def raises_average_and_drops_a_class(ref, test):
-        avg = float((test - ref).mean())
+        d = test - ref  # (R, C)
+        avg = float(d.mean())
         flags = cw.paired_class_test(ref, test)["flags"]
-        return avg >= 0.001 and (flags == -1).any(), avg, flags
+        d_rel = np.round(d - d.mean(1, keepdims=True), 12)
+        rel = cw.paired_class_test(np.zeros_like(d_rel), d_rel)["flags"]
+        ok = avg >= 0.0007 and (flags == -1).any() and (rel == -1).any()
+        return ok, avg, flags, rel
 
-    # Splits 0-4, 16 seeds: average +0.21, +0.39, +0.22, +0.66, +0.47 points (margin
-    # +0.1, about half the smallest); Holm drops 1, 2, 1, 0, 1 classes (split 3 none:
-    # the claim is "partly"); worst class -2.1, -1.7, -1.6, -1.2, -0.7 points, 1-3 test
-    # images, so the two-level bootstrap would not exclude zero for all of them.
-    ok, avg, flags = raises_average_and_drops_a_class(acc[0], acc[1])
-    assert ok, f"average change {avg:+.4f}, flags {flags}"
-    # negative control: A/A, no decay on both sides, disjoint seeds 0-7 vs 8-15
-    # (splits 0-4: no flag on any)
-    ok0, avg0, flags0 = raises_average_and_drops_a_class(acc[0, :8], acc[0, 8:])
-    assert not ok0, f"A/A average change {avg0:+.4f}, flags {flags0}"
+    # Fresh seeds 16-31 at the chosen 3e-2, splits 0, 1, 2: average +0.15, +0.22,
+    # +0.15 points (margin +0.07, half the smallest); Holm drops 1, 1, 1 (worst class
+    # -2.1, -2.5, -1.1 points: 1-4 test images) with 3, 4, 1 rises; the class's change
+    # minus the seed's average change is a Holm drop on 1, 1, 2 classes.
+    ok, avg, flags, rel = raises_average_and_drops_a_class(acc[0], acc[1])
+    assert ok, f"decay {lam}: average change {avg:+.4f}, flags {flags}, relative {rel}"
+    # negative control: A/A, no decay on both sides, fresh seeds 16-23 vs 24-31
+    # (splits 0, 1, 2: no Holm flag)
+    ok0, avg0, flags0, rel0 = raises_average_and_drops_a_class(acc[0, :8], acc[0, 8:])
+    assert not ok0, f"A/A average change {avg0:+.4f}, flags {flags0}, relative {rel0}"
+    # negative control 2: the same average change spread evenly over the classes
+    assert not raises_average_and_drops_a_class(acc[0], _uniform(acc[0], acc[1]))[0]
+
+
+TRANSFER_SEEDS = range(10)
+
+
+@functools.lru_cache(maxsize=1)
+def _transfer_run(split):
+    torch.set_num_threads(1)
+    xs, ys, xp, yp, xt, yt = cw.transfer_split(source_per_class=50, split=split)
+    preds = cw.transfer_sweep(
+        xs,
+        ys,
+        xp,
+        yp,
+        xt,
+        conditions=[("shift", 0), ("shift", 1)],
+        seeds=TRANSFER_SEEDS,
+        width=WIDTH,
+    )  # (2, R, m): pretrained without DA / with shifts up to 1 px
+    acc = cw.per_class_accuracy(preds, yt, 5).numpy()  # (2, R, 5)
+    return acc, (preds == yt).numpy(), yt
+
+
+@pytest.mark.claim(
+    chapter="09",
+    k=5,
+    statement="A DA in pretraining moves the downstream classes unequally (digits 0-4 "
+    "to 5-9; partly: no downstream class falls beyond test-set variation)",
+)
+@pytest.mark.parametrize("split", [0])
+def test_claim5_transfer_moves_downstream_classes_unequally(split):
+    acc, _, _ = _transfer_run(split)
+
+    def average_up_classes_unequal(ref, test):
+        # the downstream average rises (one-sided paired t over seeds) AND the change
+        # is class dependent: a class's change minus the seed's average change is
+        # Holm-significant (either sign)
+        d = test - ref  # (R, 5)
+        p_avg = stats.ttest_1samp(d.mean(1), 0.0, alternative="greater").pvalue
+        d_rel = np.round(d - d.mean(1, keepdims=True), 12)
+        rel = cw.paired_class_test(np.zeros_like(d_rel), d_rel)["flags"]
+        ok = p_avg < 0.01 and d.mean() >= 0.005 and (rel != 0).any()
+        return ok, float(d.mean()), float(p_avg), rel
+
+    # Split 0, seeds 0-9 (this test): per-seed average change +2.04, +2.46, +2.01,
+    # +2.69, +1.55, +1.59, +0.24, +0.93, +2.24, +2.03 points, mean +1.78 (p 1.6e-5);
+    # relative Holm flags: digit 6 down, digit 9 up. Other seed sets of 10-15 (split 0
+    # seeds 0-14 and 15-29, split 1 seeds 0-14): average +1.1 to +1.9 points (margin
+    # +0.5), relative flags on 1-3 classes in every one (digit 6 falls relative to the
+    # average on split 0, digit 8 rises on split 1).
+    ok, avg, p_avg, rel = average_up_classes_unequal(acc[0], acc[1])
+    assert ok, f"split {split}: average {avg:+.4f} (p {p_avg:.2g}), relative {rel}"
+    # Documented non-reproduction of "average up, a class down" (the paper: -40
+    # points): no target class falls by 2 points (about 2 of its ~90 test images).
+    # Worst class: -0.5 here (Holm-significant, bootstrap interval [-1.9, 0.0]); -0.4
+    # to -0.7 over the split-0 seed sets, +0.4 to +0.8 on split 1.
+    worst = float((acc[1] - acc[0]).mean(0).min())
+    assert worst > -0.02, f"a downstream class now falls {100 * worst:+.1f} points"
+    # negative control: A/A, identical pretraining (no DA), disjoint seeds 0-4 vs 5-9
+    # (split 0: average +1.02 points but p 0.11, no relative flag; no relative flag in
+    # the A/A halves of any seed set above)
+    ok0, avg0, p0, rel0 = average_up_classes_unequal(acc[0, :5], acc[0, 5:])
+    assert not ok0, f"A/A average {avg0:+.4f} (p {p0:.2g}), relative {rel0}"
+    # negative control 2: the same average rise spread evenly over the classes
+    assert not average_up_classes_unequal(acc[0], _uniform(acc[0], acc[1]))[0]
