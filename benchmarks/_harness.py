@@ -185,6 +185,7 @@ def write(
     notes: list[str],
     targets: list[dict[str, object]],
     fits: list[dict[str, object]] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> Path:
     """Write ``out/<name>.json``: the machine, the date, the rows, the targets."""
     info = dict(info)
@@ -200,6 +201,7 @@ def write(
         "fits": fits or [],
         "targets": targets,
         "notes": notes,
+        **(extra or {}),
     }
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"

@@ -1,0 +1,384 @@
+"""Render the book's Performance page from the committed benchmark results.
+
+Run: ``.venv/bin/python benchmarks/report.py`` (``make bench`` runs it last).
+
+Reads ``benchmarks/results/*.json`` and writes ``book/performance.md`` (tables,
+targets, machine and date of each run) and one log-log figure per benchmark,
+``book/performance/<name>.svg``. The book build reads these files and re-runs no
+benchmark; ``tests/test_benchmarks.py`` checks that the page is what this script
+renders from the results in the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PAGE = ROOT / "book" / "performance.md"
+FIGURES = ROOT / "book" / "performance"
+ORDER = [
+    "losses",
+    "probes",
+    "hsic",
+    "closed_forms",
+    "unitary_updates",
+    "deeptensor_speed",
+]
+
+INTRO = """\
+# Performance
+
+The library is teaching code that reads like the equations, and it should still be
+as fast as what a practitioner would write. Each benchmark below times one library
+function against that baseline **in the same process** (after checking that both
+give the same answer), takes the median of several calls after a warm-up, and states
+the machine, the number of threads and the load of the machine while it ran.
+
+This page is rendered by `benchmarks/report.py` from the results files that the last
+`make bench` wrote (`benchmarks/results/*.json`, committed); building the book does
+not re-run any benchmark. To measure your own machine:
+
+```bash
+make bench            # about 10 minutes on two CPU cores; rewrites this page
+```
+
+The timings are from a shared two-core CPU machine under load (the load average is
+given with each run), so ratios measured in one run are meaningful and absolute
+times are not. A GPU run (`DLT_SCALE=large` notebooks, `torch.compile`, bf16) is not
+measured here: the book is built on CPU-only machines.
+"""
+
+SYNC = """\
+## Training loops: no host-device synchronisation per step
+
+`train.train_ssl` and `train.train_supervised` read a number back to the host
+(`.item()`, `.cpu()`, `.tolist()`, `float(tensor)`) only every `log_every` steps,
+so on a GPU the host queues step after step without waiting for the device.
+`tests/lib/test_train.py` counts these calls during a CPU training run and checks
+that they grow like steps / `log_every`, not like the number of steps.
+"""
+
+
+def _load() -> dict[str, dict]:
+    found = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    return {name: found[name] for name in ORDER if name in found} | {
+        name: data for name, data in found.items() if name not in ORDER
+    }
+
+
+def _machine(data: dict) -> str:
+    m = data["machine"]
+    before, after = m.get("load_before"), m.get("load_after")
+    load = (
+        f"; load average (1 min) {before[0]:.1f} at the start, "
+        f"{after[0]:.1f} at the end"
+        if before and after
+        else ""
+    )
+    return (
+        f"Measured {m['started'].replace('T', ' ').replace('+00:00', ' UTC')} on "
+        f"{m['cpu']} ({m['cores']} cores), torch {m['versions']['torch']}, "
+        f"{m['torch_threads']} thread(s){load}. Script: `{data['script']}`."
+    )
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ms(seconds: float) -> str:
+    return f"{1e3 * seconds:.2f}"
+
+
+def _losses_table(data: dict) -> str:
+    return _table(
+        [
+            "loss",
+            "n",
+            "d",
+            "ours (ms)",
+            "pseudo-code (ms)",
+            "ours / theirs",
+            "value difference (float64, rel.)",
+        ],
+        [
+            [
+                f"`{r['loss']}`",
+                str(r["n"]),
+                str(r["d"]),
+                _ms(r["ours_s"]),
+                _ms(r["theirs_s"]),
+                f"{r['ratio']:.2f}",
+                f"{r['max_rel_diff_float64']:.0e}",
+            ]
+            for r in data["rows"]
+        ],
+    )
+
+
+def _probes_table(data: dict) -> str:
+    linear = [r for r in data["rows"] if "labels_per_class" in r]
+    knn = [r for r in data["rows"] if "n_train" in r]
+    first = _table(
+        [
+            "labels per class",
+            "`probe_layers` (s)",
+            "scikit-learn, one fit per layer and draw (s)",
+            "speed-up",
+            "largest accuracy gap",
+        ],
+        [
+            [
+                str(r["labels_per_class"]),
+                f"{r['ours_s']:.2f}",
+                f"{r['theirs_s']:.2f}",
+                f"{r['speedup']:.2f}x",
+                f"{r['max_accuracy_gap']:.4f}",
+            ]
+            for r in linear
+        ],
+    )
+    second = _table(
+        [
+            "training points",
+            "`knn_probe` (s)",
+            "`KNeighborsClassifier` (s)",
+            "speed-up",
+            "accuracy (ours / scikit-learn)",
+        ],
+        [
+            [
+                str(r["n_train"]),
+                f"{r['ours_s']:.3f}",
+                f"{r['theirs_s']:.3f}",
+                f"{r['speedup']:.2f}x",
+                f"{r['accuracy_ours']:.4f} / {r['accuracy_sklearn']:.4f}",
+            ]
+            for r in knn
+        ],
+    )
+    return first + "\n\n" + second
+
+
+def _hsic_table(data: dict) -> str:
+    def cell(r, key, fmt):
+        return format(r[key], fmt) if r.get(key) is not None else "-"
+
+    return _table(
+        [
+            "d",
+            "method",
+            "time (s)",
+            "peak memory (MiB)",
+            "rel. error",
+            "largest error, normalised HSIC",
+            "batched time / this time",
+        ],
+        [
+            [
+                str(r["d"]),
+                r["method"],
+                f"{r['seconds']:.3f}",
+                cell(r, "peak_mb", ".1f"),
+                cell(r, "rel_error", ".1e"),
+                cell(r, "max_error_normalized", ".3f"),
+                f"{r['speedup_vs_batched']:.2f}",
+            ]
+            for r in sorted(data["rows"], key=lambda r: (r["d"], r["method"]))
+        ],
+    )
+
+
+def _closed_forms_table(data: dict) -> str:
+    return _table(
+        ["N", "method", "time (s)", "time / eigh"],
+        [
+            [
+                str(r["N"]),
+                f"`{r['method']}`",
+                f"{r['seconds']:.3f}",
+                f"{r['vs_eigh']:.2f}",
+            ]
+            for r in data["rows"]
+        ],
+    )
+
+
+def _gathered_table(data: dict) -> str:
+    return _table(
+        ["n", "method", "ms", "what"],
+        [[str(r["n"]), r["method"], f"{r['ms']:.2f}", r["unit"]] for r in data["rows"]],
+    )
+
+
+TABLES = {
+    "losses": _losses_table,
+    "probes": _probes_table,
+    "hsic": _hsic_table,
+    "closed_forms": _closed_forms_table,
+}
+
+
+def section(name: str, data: dict) -> str:
+    """The page section of one results file."""
+    parts = [f"## {data['title']}", "", f"Baseline: {data['baseline']}.", ""]
+    parts += [_machine(data), ""]
+    table = TABLES.get(name, _gathered_table)(data)
+    if data["rows"]:
+        parts += [table, ""]
+    if data.get("fits"):
+        fits = ", ".join(
+            f"{f['method']} ~ {f['x']}^{f['exponent']:.2f}" for f in data["fits"]
+        )
+        parts += [f"Fitted growth of the time (log-log slope): {fits}.", ""]
+    if data["rows"]:
+        parts += [
+            f"```{{figure}} performance/{name}.svg",
+            f":name: fig-performance-{name.replace('_', '-')}",
+            "",
+            f"{data['title']} (log-log axes; from `benchmarks/results/{name}.json`).",
+            "```",
+            "",
+        ]
+    if data["targets"]:
+        met = sum(t["met"] for t in data["targets"])
+        parts += [f"Targets met: {met} of {len(data['targets'])}.", ""]
+        parts += [
+            f"- {'met' if t['met'] else '**not met**'}: {t['what']} ({t['measured']})"
+            for t in data["targets"]
+        ]
+        parts.append("")
+    if data["notes"]:
+        parts += ["Notes:", ""] + [f"- {note}" for note in data["notes"]] + [""]
+    if data.get("stdout"):
+        parts += [
+            "The script's output:",
+            "",
+            "```text",
+            data["stdout"].rstrip(),
+            "```",
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def render_markdown(results: dict[str, dict]) -> str:
+    """The whole page, from the results files (name -> parsed JSON)."""
+    body = [INTRO] + [section(name, data) for name, data in results.items()] + [SYNC]
+    return "\n".join(body).rstrip() + "\n"
+
+
+# --- figures ------------------------------------------------------------------
+
+
+def _figure(name: str, data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dltheory import plots
+
+    plots.use_style()
+    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "dltheory"})
+    rows = data["rows"]
+    if name == "probes":
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        linear = [r for r in rows if "labels_per_class" in r]
+        knn = [r for r in rows if "n_train" in r]
+        for ax, part, x, label in (
+            (axes[0], linear, "n_labelled", "labelled examples (log scale)"),
+            (axes[1], knn, "n_train", "training points (log scale)"),
+        ):
+            xs = [r[x] for r in part]
+            ax.plot(xs, [r["ours_s"] for r in part], "o-", label="dltheory")
+            ax.plot(xs, [r["theirs_s"] for r in part], "s--", label="scikit-learn")
+            ax.set(
+                xscale="log", yscale="log", xlabel=label, ylabel="time (s, log scale)"
+            )
+            ax.legend()
+        axes[0].set_title("linear probes, 5 layers x 5 draws")
+        axes[1].set_title("kNN probe, k = 20")
+    else:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        if name == "losses":
+            for loss in dict.fromkeys(r["loss"] for r in rows):
+                part = sorted(
+                    (r for r in rows if r["loss"] == loss),
+                    key=lambda r: r["n"] * r["d"],
+                )
+                xs = [r["n"] * r["d"] for r in part]
+                (line,) = ax.plot(
+                    xs, [r["ours_s"] for r in part], "o-", label=f"{loss} (ours)"
+                )
+                ax.plot(
+                    xs,
+                    [r["theirs_s"] for r in part],
+                    "s--",
+                    color=line.get_color(),
+                    label=f"{loss} (pseudo-code)",
+                )
+            ax.set(
+                xlabel="batch x dimension n d (log scale)",
+                ylabel="forward + backward (s, log scale)",
+            )
+        elif name == "hsic":
+            for method in dict.fromkeys(r["method"] for r in rows):
+                part = [r for r in rows if r["method"] == method]
+                style = "x" if part[0].get("extrapolated") else "o-"
+                ax.plot(
+                    [r["d"] for r in part],
+                    [r["seconds"] for r in part],
+                    style,
+                    label=method,
+                )
+            ax.set(xlabel="features d (log scale)", ylabel="time (s, log scale)")
+        elif name == "closed_forms":
+            for method in dict.fromkeys(r["method"] for r in rows):
+                part = [r for r in rows if r["method"] == method]
+                ax.plot(
+                    [r["N"] for r in part],
+                    [r["seconds"] for r in part],
+                    "o-",
+                    label=method,
+                )
+            ref = [r for r in rows if r["method"] == "eigh"]
+            n0, t0 = ref[-1]["N"], ref[-1]["seconds"]
+            ns = [r["N"] for r in ref]
+            ax.plot(
+                ns, [t0 * (n / n0) ** 3 for n in ns], ":", color="grey", label="N^3"
+            )
+            ax.set(xlabel="N (log scale)", ylabel="time (s, log scale)")
+        else:
+            for method in dict.fromkeys(r["method"] for r in rows):
+                part = [r for r in rows if r["method"] == method]
+                ax.plot(
+                    [r["n"] for r in part], [r["ms"] for r in part], "o-", label=method
+                )
+            ax.set(xlabel="n (log scale)", ylabel="ms (log scale)")
+        ax.set(xscale="log", yscale="log", title=data["title"])
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, format="svg", metadata={"Date": None})
+    plt.close(fig)
+
+
+def main() -> int:
+    """Write book/performance.md and its figures from benchmarks/results/."""
+    results = _load()
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    for name, data in results.items():
+        if data["rows"]:
+            _figure(name, data, FIGURES / f"{name}.svg")
+    PAGE.write_text(render_markdown(results))
+    print(f"wrote {PAGE.relative_to(ROOT)} and {len(results)} figure(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
