@@ -26,6 +26,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from dltheory._checks import check_data
+
 __all__ = [
     "poisson_gaussian_noise",
     "salt_and_pepper",
@@ -81,7 +83,7 @@ def poisson_gaussian_noise(
     ``tau`` is the photon count at intensity 1 (small tau, low SNR); ``readout_std`` is
     in photons. The variance of y is x / tau + (readout_std / tau)^2.
     """
-    _check_tensor(x, "x")
+    check_data(x, name="x")
     if not tau > 0:
         raise ValueError(f"tau: expected > 0, got {tau}")
     if readout_std < 0:
@@ -100,7 +102,7 @@ def salt_and_pepper(
     x: Tensor, frac: float, gen: torch.Generator | None = None
 ) -> Tensor:
     """Set a fraction ``frac`` of the entries of x to 0 or 1 (half each): outliers."""
-    _check_tensor(x, "x")
+    check_data(x, name="x")
     if not 0 <= frac <= 1:
         raise ValueError(f"frac: expected in [0, 1], got {frac}")
     u = torch.rand(x.shape, generator=gen, dtype=x.dtype, device=x.device)
@@ -116,8 +118,8 @@ def psnr(x: Tensor, xhat: Tensor, data_range: float | None = None) -> float:
     The standard formula; the official DeepTensor scripts use 10 log10(max(x) / MSE),
     which agrees only for data with maximum 1.
     """
-    _check_tensor(x, "x")
-    _check_tensor(xhat, "xhat")
+    check_data(x, name="x")
+    check_data(xhat, name="xhat")
     if x.shape != xhat.shape:
         raise ValueError(
             f"xhat: expected shape {tuple(x.shape)}, got {tuple(xhat.shape)}"
@@ -246,7 +248,7 @@ def holdout_mask(
 
 def svd_truncate(Y: Tensor, r: int) -> Tensor:
     """Eckart-Young: sum_{i <= r} s_i u_i v_i^T, the best rank-r fit of Y (n1, n2)."""
-    _check_tensor(Y, "Y", 2)
+    check_data(Y, name="Y", ndim=2)
     _check_positive_int(r, "r")
     U, s, Vh = torch.linalg.svd(Y, full_matrices=False)
     return (U[:, :r] * s[:r]) @ Vh[:r]
@@ -254,7 +256,7 @@ def svd_truncate(Y: Tensor, r: int) -> Tensor:
 
 def svd_soft_threshold(Y: Tensor, lam: float) -> Tensor:
     """S_lam(Y) = sum_i (s_i - lam)_+ u_i v_i^T (the nuclear-norm proximal step)."""
-    _check_tensor(Y, "Y", 2)
+    check_data(Y, name="Y", ndim=2)
     if lam < 0:
         raise ValueError(f"lam: expected >= 0, got {lam}")
     U, s, Vh = torch.linalg.svd(Y, full_matrices=False)
@@ -267,7 +269,7 @@ def svd_gavish_donoho(Y: Tensor) -> tuple[Tensor, int]:
     w(b) = 0.56 b^3 - 0.95 b^2 + 1.82 b + 1.43 with b = min(n1, n2) / max(n1, n2)
     (2.858 for a square matrix). Needs no clean data. Returns (Xhat (n1, n2), rank).
     """
-    _check_tensor(Y, "Y", 2)
+    check_data(Y, name="Y", ndim=2)
     b = min(Y.shape) / max(Y.shape)
     w = 0.56 * b**3 - 0.95 * b**2 + 1.82 * b + 1.43
     U, s, Vh = torch.linalg.svd(Y, full_matrices=False)
@@ -290,7 +292,7 @@ def cp_als(
     Each step solves one factor exactly, e.g. U = Y_(1) (W kr V) [(V^T V) * (W^T W)]^-1
     (Kolda and Bader 2009, Sec. 3.4), computed with einsum.
     """
-    _check_tensor(Y, "Y", 3)
+    check_data(Y, name="Y", ndim=3)
     _check_positive_int(R, "R")
     n1, n2, n3 = Y.shape
     V = torch.randn(n2, R, generator=gen, dtype=Y.dtype)
@@ -604,6 +606,7 @@ class DeepTensorCP(nn.Module):
         gen: torch.Generator | None = None,
     ):
         super().__init__()
+        _check_positive_int(R, "R")
         if len(tuple(shape)) != 3:
             raise ValueError(f"shape: expected three sizes, got {shape}")
         self.g = nn.ModuleList(
@@ -736,7 +739,7 @@ def fit(
     choose. Returns (Xhat at the chosen iteration, history with "train", "heldout"
     (and "psnr"), and the chosen iteration t*, 1-based).
     """
-    _check_tensor(Y, "Y")
+    check_data(Y, name="Y")
     if loss not in ("l2", "l1"):
         raise ValueError(f"loss: expected 'l2' or 'l1', got {loss!r}")
     _check_positive_int(iters, "iters")
@@ -761,6 +764,11 @@ def fit(
     model.train()
     for t in range(1, iters + 1):
         out = model(input_jitter, gen)
+        if t == 1 and out.shape != Y.shape:
+            raise ValueError(
+                f"Y: expected the model's output shape {tuple(out.shape)}, "
+                f"got {tuple(Y.shape)}"
+            )
         d = err(out - Y)
         train = d[keep].mean()
         opt.zero_grad()
