@@ -16,7 +16,9 @@ Offline (nothing is ever downloaded):
 
 Opt-in (large budget): ``mnist`` and ``cifar10`` through torchvision, which dltheory
 does not install. They download only with ``download=True`` and otherwise fail at
-once, saying what to install or enable.
+once, saying what to install or enable. Downloaded files are checked against the md5
+sums torchvision holds before they are read, and nothing here unpickles a downloaded
+file itself (tests/test_safe_files.py; see each function).
 
 Shapes: ``n`` samples, ``d`` features, ``C`` channels, ``H`` x ``W`` pixels.
 """
@@ -485,7 +487,8 @@ def _load(caller: str, dataset_class, root: Path, download: bool):
         if not isinstance(error, RuntimeError):
             raise
         raise RuntimeError(
-            f"{caller}: the dataset is not in {root} and download=False. Pass "
+            f"{caller}: the dataset is not in {root} (or its files fail "
+            f"torchvision's checksum) and download=False. Pass "
             f"download=True to fetch it there (needs internet), or point root (or "
             f"the environment variable DLT_DATA) at a folder that holds it."
         ) from error
@@ -495,6 +498,13 @@ def mnist(*, root: str | os.PathLike | None = None, download: bool = False) -> S
     """MNIST through torchvision (opt-in, large budget): 60000 train / 10000 test.
 
     Nothing is downloaded unless ``download=True``.
+
+    Files: torchvision checks the md5 of each of the four gzip archives against its
+    hard-coded list when it downloads them (``download_and_extract_archive``) and
+    reads the extracted IDX files as raw bytes, so no pickle is involved. A legacy
+    cache of older torchvision versions (``MNIST/processed/*.pt``) is read with
+    ``torch.load(..., weights_only=True)`` (torchvision 0.28; the default of
+    ``torch.load`` since torch 2.6), which cannot run code.
 
     Args:
         root: Folder holding (or to receive) the files; default ``$DLT_DATA`` or
@@ -527,6 +537,15 @@ def cifar10(*, root: str | os.PathLike | None = None, download: bool = False) ->
     """CIFAR-10 through torchvision (opt-in, large budget): 50000 train / 10000 test.
 
     Nothing is downloaded unless ``download=True``.
+
+    Files: CIFAR-10's Python version is six pickled batches and a pickled
+    ``batches.meta``. torchvision checks the md5 of the archive when it downloads it,
+    and, every time the dataset is built, the md5 of each batch file against its
+    hard-coded list (``CIFAR10._check_integrity``; ``batches.meta`` likewise) before
+    it unpickles them; a file that fails is refused with the ``RuntimeError`` below,
+    never unpickled (tests/test_safe_files.py plants code-running pickles under the
+    batch names and checks this, when torchvision is installed). Only the authors'
+    files pass, whose content is arrays and labels.
 
     Args:
         root: Folder holding (or to receive) the files; default ``$DLT_DATA`` or
