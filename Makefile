@@ -88,10 +88,10 @@ _build/config-noexec.yml: _config.yml
 		_config.yml > $@
 
 # `make test` (the README's command, and CI's: .ci/run, .github/workflows/book.yml):
-# the install, then every check inside a network namespace with only loopback
-# (test-offline: the checks prove they need no network), then the install test
-# outside it (test-install: it needs the package registry).
-test: test-offline test-install
+# the install, the install test (test-install: it needs the package registry), then
+# every check inside a network namespace with only loopback (test-offline: the checks
+# prove they need no network), so that it ends with the main pytest summary line.
+test: test-install test-offline
 
 # The checks, inside a network namespace with loopback only (tools/offline.sh:
 # `unshare -rn`, or `sudo unshare -n` where unprivileged user namespaces are refused;
