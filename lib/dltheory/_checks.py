@@ -108,6 +108,33 @@ def check_labels(y: object, *, name: str, n: int | None = None) -> Tensor:
     return y
 
 
+def check_predictions(preds: object, y: object, *, n_classes: int) -> None:
+    """Check predicted labels ``preds`` (..., n) against true labels ``y`` (n,).
+
+    Both integer tensors, n >= 1, every label in [0, n_classes).
+    """
+    check_labels(y, name="y")
+    check_tensor(preds, name="preds")
+    if preds.is_floating_point() or preds.is_complex() or preds.dtype == torch.bool:
+        raise TypeError(
+            f"preds: expected an integer tensor of labels, got {preds.dtype}"
+        )
+    check_int(n_classes, name="n_classes", minimum=1)
+    n = y.shape[0]
+    if n == 0:
+        raise ValueError("y: expected at least one label, got shape (0,)")
+    if preds.dim() < 1 or preds.shape[-1] != n:
+        raise ValueError(
+            f"preds: expected shape (..., {n}) to match y, got {tuple(preds.shape)}"
+        )
+    for name, labels in (("y", y), ("preds", preds)):
+        if labels.numel() and (labels.min() < 0 or labels.max() >= n_classes):
+            raise ValueError(
+                f"{name}: expected labels in [0, n_classes) = [0, {n_classes}), got "
+                f"values in [{int(labels.min())}, {int(labels.max())}]"
+            )
+
+
 def check_positive(value: object, *, name: str, strict: bool = True) -> float:
     """Raise unless ``value`` is a real number > 0 (or >= 0 when not strict)."""
     if isinstance(value, bool) or not isinstance(value, int | float):

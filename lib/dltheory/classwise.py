@@ -33,7 +33,13 @@ from sklearn.datasets import load_digits
 from torch import Tensor
 
 from dltheory import augment, runtime
-from dltheory._checks import check_choice, check_int
+from dltheory._checks import (
+    check_choice,
+    check_data,
+    check_int,
+    check_labels,
+    check_predictions,
+)
 
 __all__ = [
     "REGULARIZERS",
@@ -274,6 +280,8 @@ def sweep(
             mismatched shapes.
     """
     check_choice(regularizer, name="regularizer", choices=REGULARIZERS)
+    check_data(x_train, name="x_train", ndim=(2, 4))
+    check_labels(y_train, name="y_train")
     _check_xy(x_train, y_train)
     strengths = [float(s) for s in strengths]
     seeds = [int(s) for s in seeds]
@@ -505,6 +513,7 @@ def per_class_accuracy(preds: Tensor, y: Tensor, n_classes: int) -> Tensor:
         TypeError: If ``preds`` or ``y`` is not a tensor.
         ValueError: If the last dimension of ``preds`` is not len(y).
     """
+    check_predictions(preds, y, n_classes=n_classes)
     if not isinstance(preds, Tensor) or not isinstance(y, Tensor):
         raise TypeError("preds and y must be tensors")
     check_int(n_classes, name="n_classes", minimum=1)
@@ -662,6 +671,7 @@ def confusion_counts(preds: Tensor, y: Tensor, n_classes: int) -> Tensor:
     Raises:
         ValueError: If the last dimension of ``preds`` is not len(y).
     """
+    check_predictions(preds, y, n_classes=n_classes)
     if preds.shape[-1] != len(y):
         raise ValueError(
             f"preds must have shape (..., {len(y)}), got {tuple(preds.shape)}"
@@ -683,6 +693,7 @@ def top_confused_pairs(delta_m, k: int = 3) -> list[tuple[tuple[int, int], float
     Returns:
         ``[((a, b), increase), ...]`` of length k.
     """
+    check_int(k, name="k", minimum=0)
     m = np.asarray(delta_m, dtype=float)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise ValueError(f"delta_m must be square (C, C), got {m.shape}")

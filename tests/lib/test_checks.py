@@ -72,3 +72,41 @@ def test_check_data_accepts_a_finite_float_tensor_of_the_allowed_dims():
 def test_check_data_names_the_argument_and_what_it_got(bad, error, message):
     with pytest.raises(error, match=message):
         _checks.check_data(bad, name="Y", ndim=2)
+
+
+def test_check_predictions_accepts_matching_labels():
+    _checks.check_predictions(
+        torch.zeros(3, 4, dtype=torch.long), torch.arange(4), n_classes=4
+    )
+
+
+@pytest.mark.parametrize(
+    ("preds", "y", "error", "message"),
+    [
+        (torch.zeros(4), torch.arange(4), TypeError, "preds: expected an integer"),
+        (torch.zeros(4, dtype=torch.long), torch.zeros(4), TypeError, "y: expected"),
+        (
+            torch.zeros(3, dtype=torch.long),
+            torch.arange(4),
+            ValueError,
+            r"preds: expected shape \(\.\.\., 4\) to match y, got \(3,\)",
+        ),
+        (
+            torch.zeros(0, dtype=torch.long),
+            torch.arange(0),
+            ValueError,
+            "y: expected at least one label",
+        ),
+        (
+            torch.zeros(4, dtype=torch.long),
+            torch.arange(4) + 2,
+            ValueError,
+            r"y: expected labels in \[0, n_classes\) = \[0, 4\), got values in "
+            r"\[2, 5\]",
+        ),
+        ("p", torch.arange(4), TypeError, "preds: expected a torch.Tensor, got str"),
+    ],
+)
+def test_check_predictions_names_the_bad_argument(preds, y, error, message):
+    with pytest.raises(error, match=message):
+        _checks.check_predictions(preds, y, n_classes=4)
