@@ -11,7 +11,8 @@ each is re-seeded in one of these ways, or rejected loudly:
 - ``parametrize``: the test takes ``seed`` from ``@pytest.mark.parametrize("seed",
   [...])`` (a literal list or a module constant such as ``SEEDS``); that mark is
   replaced by ``parametrize("seed", [S1, S2, ...])``. Other parametrizations (the
-  method, the dtype) are kept.
+  method, the dtype) are kept. A file whose random draw has another name (chapter 09's
+  data ``split``) says so in :data:`SEED_ARGUMENTS`.
 - ``constant``: the test reads its seeds from a module constant inside its body (listed
   in :data:`SEED_CONSTANTS`); it runs once per seed with the constant set to ``[S]``.
 - ``own seeds``: the claim is a statistic over a fixed set of seeds of its own (listed
@@ -36,6 +37,13 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+
+#: Test files whose claim tests take their random draw under another argument name
+#: than ``seed``: file name -> that name (re-seeded like ``seed``).
+SEED_ARGUMENTS = {
+    # the data split (each run averages training seeds 0-15 on it)
+    "test_09_class_dependent_regularization.py": "split",
+}
 
 #: Claim tests whose seeds are a module constant read inside the test body (no
 #: ``seed`` argument): node name (file::function) -> the constant's name.
@@ -111,14 +119,20 @@ def _node_name(definition) -> str:
     return f"{definition.path.name}::{definition.originalname}"
 
 
+def _seed_name(definition) -> str:
+    """The argument that holds a test's seed: ``seed`` unless SEED_ARGUMENTS says."""
+    return SEED_ARGUMENTS.get(definition.path.name, "seed")
+
+
 def _seed_marks(definition) -> list:
-    """The parametrize marks of a test function that name the argument ``seed``."""
+    """The parametrize marks of a test function that name its seed argument."""
+    seed = _seed_name(definition)
     marks = []
     for mark in definition.iter_markers(name="parametrize"):
         names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
         if isinstance(names, str):
             names = [n.strip() for n in names.split(",") if n.strip()]
-        if "seed" in names:
+        if seed in names:
             marks.append((mark, list(names)))
     return marks
 
@@ -132,7 +146,8 @@ def _plan(definition, fixturenames) -> tuple[str, str]:
         return "no seed", NO_SEED[name]
     if name in SEED_CONSTANTS:
         return "constant", SEED_CONSTANTS[name]
-    if "seed" not in fixturenames:
+    seed = _seed_name(definition)
+    if seed not in fixturenames:
         return "rejected", (
             "it takes no seed argument and is in none of SEED_CONSTANTS, OWN_SEEDS, "
             "NO_SEED (tests/conftest.py): add it to one of them"
@@ -140,18 +155,18 @@ def _plan(definition, fixturenames) -> tuple[str, str]:
     marks = _seed_marks(definition)
     if len(marks) != 1:
         return "rejected", (
-            f"expected one @pytest.mark.parametrize('seed', ...), found {len(marks)} "
+            f"expected one @pytest.mark.parametrize({seed!r}, ...), found {len(marks)} "
             "(a seed from a fixture cannot be re-seeded)"
         )
     mark, names = marks[0]
-    if names != ["seed"]:
+    if names != [seed]:
         return "rejected", (
             f"its seed is parametrized together with {names}: give the seed its own "
-            "@pytest.mark.parametrize('seed', ...)"
+            f"@pytest.mark.parametrize({seed!r}, ...)"
         )
     if mark not in definition.own_markers:
         return "rejected", "its seed parametrization is not on the function itself"
-    return "parametrize", ""
+    return "parametrize", "" if seed == "seed" else f"argument {seed}"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -168,7 +183,7 @@ def pytest_generate_tests(metafunc):
     if kind == "parametrize":
         mark = _seed_marks(definition)[0][0]
         definition.own_markers.remove(mark)
-        metafunc.parametrize("seed", seeds)
+        metafunc.parametrize(_seed_name(definition), seeds)
     elif kind == "constant":
         metafunc.parametrize("_claim_seed", seeds, indirect=True)
 
@@ -222,7 +237,7 @@ def pytest_collection_modifyitems(config, items):
             seen.add(name)
         claim = f"{marker.kwargs.get('chapter')}-{marker.kwargs.get('k')}"
         params = getattr(getattr(item, "callspec", None), "params", {})
-        seed = params.get("seed", params.get("_claim_seed"))
+        seed = params.get(_seed_name(item), params.get("_claim_seed"))
         item.user_properties += [
             (PROPERTY_CLAIM, claim),
             (PROPERTY_HOW, f"{kind}: {detail}" if detail else kind),
