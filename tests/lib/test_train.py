@@ -2,6 +2,8 @@ import copy
 import dataclasses
 import functools
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -313,3 +315,97 @@ def test_train_ssl_rejects_a_model_without_trainable_parameters():
             device="cpu",
             progress=False,
         )
+
+
+# --- No host-device synchronisation per step (issue 15) -----------------------------
+# Each call below copies a tensor's value to the host: on a GPU it waits for every
+# queued kernel. The loops may do it only when they log, every `log_every` steps.
+# torch's own optimisers are not counted: Adam and SGD keep their step counter on
+# the host (``state["step"]`` is a CPU tensor unless ``capturable=True``) and read it
+# with ``.item()`` every step without touching the device.
+_HOST_READS = ("item", "cpu", "tolist", "numpy", "__float__", "__int__", "__bool__")
+_TORCH_OPTIM = str(Path(torch.optim.__file__).parent)
+
+
+def _host_reads(monkeypatch, run) -> int:
+    """How many times ``run()`` reads a tensor back to the host (optimisers aside)."""
+    count = 0
+
+    def counting(name):
+        original = getattr(torch.Tensor, name)
+
+        def wrapper(self, *args, **kwargs):
+            nonlocal count
+            if not sys._getframe(1).f_code.co_filename.startswith(_TORCH_OPTIM):
+                count += 1
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    with monkeypatch.context() as m:
+        for name in _HOST_READS:
+            m.setattr(torch.Tensor, name, counting(name))
+        run()
+    return count
+
+
+def _ssl(steps, log_every, loss_fn=_vicreg_like):
+    return lambda: train.train_ssl(
+        _net(0),
+        _data(),
+        augmentation=_noise,
+        loss_fn=loss_fn,
+        steps=steps,
+        batch_size=32,
+        log_every=log_every,
+        generator=torch.Generator().manual_seed(1),
+        device="cpu",
+        progress=False,
+    )
+
+
+def _supervised(steps, log_every, loss_fn=None):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(100, 8, generator=g)
+    y = torch.randint(3, (100,), generator=g)
+    torch.manual_seed(0)
+    net = models.MLP([8, 16, 3])
+    if loss_fn is not None:  # the negative control reads the logits every step
+        forward = net.forward
+        net.forward = lambda xb: loss_fn(forward(xb))
+    return lambda: train.train_supervised(
+        net,
+        x,
+        y,
+        steps=steps,
+        batch_size=32,
+        log_every=log_every,
+        generator=g,
+        device="cpu",
+        progress=False,
+    )
+
+
+def _reads_every_step(*args):
+    z = args[0]
+    z.sum().item()  # what the loops must not do: a host read inside the step
+    return _vicreg_like(*args) if len(args) == 2 else z
+
+
+@pytest.mark.parametrize("loop", [_ssl, _supervised])
+def test_training_loops_read_the_host_only_when_they_log(monkeypatch, loop):
+    # One log in 20 steps or in 80 steps: the same number of host reads, so none
+    # happens per step; 8 logs in 80 steps: at most 8 times one log's reads.
+    # Measured (torch 2.13, CPU): 4 / 4 / 25 reads for both loops; the control
+    # below 24 (20 steps) and 84 (80 steps).
+    one_log_short = _host_reads(monkeypatch, loop(20, 20))
+    one_log_long = _host_reads(monkeypatch, loop(80, 80))
+    eight_logs = _host_reads(monkeypatch, loop(80, 10))
+    assert one_log_long == one_log_short, (one_log_short, one_log_long)
+    assert eight_logs <= 8 * one_log_short, (one_log_short, eight_logs)
+    # Negative control: a step that reads a value to the host (a `.item()` inside
+    # the step) makes the count grow with the steps, and the first assertion fails.
+    control_short = _host_reads(monkeypatch, loop(20, 20, _reads_every_step))
+    control_long = _host_reads(monkeypatch, loop(80, 80, _reads_every_step))
+    assert control_long >= control_short + 60, (control_short, control_long)
+    assert control_long != control_short
