@@ -443,7 +443,7 @@ class OrthogonalRNN(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.n_in:
             raise ValueError(f"x: expected (B, L, {self.n_in}), got {tuple(x.shape)}")
         W = self.W.weight  # read once per forward (cached parametrizations too)
-        if self.fused:
+        if self.fused and x.device.type in ("cpu", "cuda"):  # else the loop below
             # torch's own RNN kernel (as nn.RNN without biases): the same recurrence
             # with the loop in C++, about 1.4x faster a training step on one CPU thread
             h0 = x.new_zeros(1, x.shape[0], W.shape[0])  # (layers, B, H)
@@ -713,8 +713,8 @@ def permute_pixels(x: Tensor, seed: int = 0) -> Tensor:
         seed: seed of the permutation (``torch.randperm`` with its own generator).
 
     Returns:
-        (N, L, 1) float sequences: ``x.reshape(N, L)[:, perm]`` with a trailing feature
-        dimension of size 1.
+        The sequences ``x.reshape(N, L)[:, perm]`` with a trailing feature dimension of
+        size 1, shape (N, L, 1).
     """
     check_tensor(x, name="x")
     if x.dim() < 2 or not x.is_floating_point():
@@ -745,12 +745,21 @@ def permuted_mnist(
 
     Raises:
         ImportError: torchvision is not installed (the message says what to install).
-        RuntimeError: the files are missing and ``download`` is False, or the download
-            failed (no network): the message says where the files were looked for.
+        RuntimeError: the files are missing and ``download`` is False (the message
+            says where they were looked for); with ``download=True`` torchvision's own
+            error when every mirror fails (sockets time out after 60 s, no hang).
     """
+    import socket
+
     from . import data  # torchvision is imported there, only when called
 
-    split = data.mnist(root=root, download=download)
+    timeout = socket.getdefaulttimeout()
+    if download and timeout is None:  # a dead network fails in a minute, never hangs
+        socket.setdefaulttimeout(60)
+    try:
+        split = data.mnist(root=root, download=download)
+    finally:
+        socket.setdefaulttimeout(timeout)
     return (
         permute_pixels(split.x_train, seed),
         split.y_train,
@@ -796,8 +805,8 @@ def train_sequence_classifier(
         eval_size: number of test sequences evaluated (``None``: all).
 
     Returns:
-        A dict of lists: ``step``, ``train`` (loss every step), ``test_acc`` and
-        ``orth`` (orthogonality error of ``model.W.weight``, if the model has one).
+        A dict of lists with keys ``step``, ``train`` (loss every step), ``test_acc``
+        and ``orth`` (orthogonality error of ``model.W.weight``, if the model has one).
     """
     for name, X in (("x_train", x_train), ("x_test", x_test)):
         check_tensor(X, name=name)
@@ -840,6 +849,7 @@ def train_sequence_classifier(
         if step == steps:
             break
         idx = torch.randint(len(y_train), (batch,), generator=gen)
+        idx = idx.to(x_train.device)
         optimizer.zero_grad()
         with parametrize.cached():
             loss = loss_fn(model(x_train[idx])[:, -1], y_train[idx])

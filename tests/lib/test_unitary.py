@@ -178,10 +178,11 @@ def test_input_validation():
         un.ProjUNN(torch.optim.SGD([torch.nn.Parameter(U)], lr=0.1), [U], projector="X")
 
 
-def test_fused_recurrence_equals_the_python_loop():
+@pytest.mark.parametrize("nonlinearity", ["relu", "tanh"])
+def test_fused_recurrence_equals_the_python_loop(nonlinearity):
     torch.manual_seed(0)
-    loop = un.OrthogonalRNN(5, 12, 3, fused=False)
-    fused = un.OrthogonalRNN(5, 12, 3)
+    loop = un.OrthogonalRNN(5, 12, 3, nonlinearity, fused=False)
+    fused = un.OrthogonalRNN(5, 12, 3, nonlinearity)
     fused.load_state_dict(loop.state_dict())
     x = torch.randn(4, 9, 5)
     ya, yb = loop(x), fused(x)
