@@ -17,6 +17,7 @@ import pytest
 import torch
 from skimage.restoration import denoise_tv_chambolle
 
+from dltheory import data
 from dltheory import tensor as T
 
 TAU = 10.0
@@ -213,7 +214,7 @@ def test_claim5_heldout_early_stopping(seed):
     assert not h["psnr"][t_train] >= best - 1.0, (best, h["psnr"][t_train], t_train)
 
 
-def _ms_per_iter(model, target, reps=5):
+def _ms_per_iter(model, target, reps=15):
     """CPU milliseconds of one Adam iteration: the least of `reps` after a warm-up.
 
     Timed with the calling thread's CPU clock (one intra-op thread, so torch computes
@@ -251,13 +252,116 @@ def test_claim6_cp_cheaper_than_conv3d(seed):
     torch.set_num_threads(threads)
     # seeds 0-4, one thread, least CPU time of 5 iterations (ms), measured twice (idle
     # machine / three busy loops on its 2 cores): CP 2.7-4.0; 3x3x3 46-57; ratios
-    # 14.8 / 16.6 / 15.0 / 15.5 / 19.7 and 14.2 / 16.1 / 18.0 / 14.0 / 13.2. Threshold
-    # 10.5, midway between the smallest ratio (13.2) and the control's largest (7.8);
-    # above the issue's target of 8 at 32^3. (Wall-clock medians gave 12.5-14.7 alone
-    # and fell to 4.0 when other tests shared the cores, hence the CPU clock.)
-    MARGIN = 10.5
+    # 14.8 / 16.6 / 15.0 / 15.5 / 19.7 and 14.2 / 16.1 / 18.0 / 14.0 / 13.2. At load
+    # 10-12 (other helpers' jobs) CP's CPU time rises more than the 3D network's: with
+    # the least of 5 one run gave 8.9 (CP 6.3 ms); with the least of 15 (now) ratios
+    # 13.8 / 11.9 / 13.1 / 13.7 / 12.9, control 5.1-5.9. Threshold 9.8, midway between
+    # the smallest loaded ratio (11.9) and the control's largest (7.8); above the
+    # issue's target of 8 at 32^3. (Wall-clock medians gave 12.5-14.7 alone and fell
+    # to 4.0 when other tests shared the cores, hence the CPU clock.)
+    MARGIN = 9.8
     assert c3 / cp > MARGIN, (cp, c3, c1)
     # negative control: a 1x1x1 3D decoder (the official 3D deep decoder's kernel):
     # ratios 6.5 / 7.8 / 6.7 / 7.1 / 7.2 and 6.4 / 6.9 / 7.7 / 6.3 / 5.4 (the kernel
     # volume, 27 vs 1, makes most of the gap)
     assert not c1 / cp > MARGIN, (cp, c3, c1)
+
+
+@functools.cache
+def _hsi_cube():
+    """The synthetic 64 x 64 x 32 cube of notebook 3 (astronaut abundances)."""
+    img = data.image("astronaut", size=64)
+    return T.synthetic_hsi(img, n_bands=32)[0]
+
+
+@functools.cache
+def _hsi_run(seed, tau):
+    """PSNR of the Gavish-Donoho SVD of the unfolding and of DeepTensorHSI at tau."""
+    torch.set_num_threads(1)
+    cube = _hsi_cube()
+    Y = T.poisson_gaussian_noise(cube, tau, gen=_g(seed))
+    gd = T.svd_gavish_donoho(Y.reshape(-1, 32))[0].reshape(cube.shape)
+    model = T.DeepTensorHSI(64, 64, 32, 4, channels=16, gen=_g(seed + 100))
+    Xh = T.fit(model, Y, iters=500, gen=_g(seed + 200))[0]
+    return {"gd": T.psnr(cube, gd), "dt": T.psnr(cube, Xh)}
+
+
+@pytest.mark.claim(
+    chapter="10",
+    k=7,
+    statement="Hyperspectral denoising (a 2D spatial and a 1D spectral decoder): "
+    "DeepTensor beats the Gavish-Donoho SVD of the unfolding at low SNR (tau = 5) "
+    "only; at high SNR (tau = 50) SVD wins",
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim7_hyperspectral_low_snr_only(seed):
+    low, high = _hsi_run(seed, 5.0), _hsi_run(seed, 50.0)
+    # seeds 0-4 (same cube; the seed draws the noise and the decoders), DeepTensor -
+    # Gavish-Donoho at tau = 5: +3.47 / +3.52 / +3.87 / +3.73 / +3.48 dB; at tau = 50:
+    # -5.44 / -5.34 / -4.86 / -4.92 / -5.43 dB. Margin 1.7, about half the smallest gap
+    MARGIN = 1.7
+    assert low["dt"] > low["gd"] + MARGIN, (low, high)
+    # negative control: the same assertion at tau = 50, past the crossover
+    assert not high["dt"] > high["gd"] + MARGIN, (low, high)
+    assert high["gd"] > high["dt"] + MARGIN, (low, high)  # and SVD wins there
+
+
+def _projection_error(Q, X, mu, clean):
+    """||project(X) - clean||^2 / ||clean - mean||^2 for an orthonormal Q (625, r)."""
+    rec = (X - mu) @ Q @ Q.T + mu
+    return float(((rec - clean) ** 2).sum() / ((clean - clean.mean(0)) ** 2).sum())
+
+
+@functools.cache
+def _faces_run(seed):
+    """Projection errors of the clean test faces: PCA, deep PCA, untrained decoder."""
+    from skimage.data import lfw_subset
+    from sklearn.decomposition import PCA
+    from sklearn.model_selection import train_test_split
+
+    torch.set_num_threads(1)
+    faces = torch.tensor(lfw_subset().reshape(200, -1), dtype=torch.float32)
+    labels = [1] * 100 + [0] * 100
+    tr, te = train_test_split(
+        list(range(200)), test_size=0.5, stratify=labels, random_state=seed
+    )
+    Xtr, Xte = faces[tr], faces[te]  # clean faces (notebook 3 adds sigma = 0.3 too)
+    mu = Xtr.mean(0)
+    P = torch.tensor(PCA(10).fit(Xtr.numpy()).components_.T)  # (625, 10)
+    U = T.fit_pca(T.DeepTensorPCA(25, 25, 10, gen=_g(seed + 100)), Xtr, 300)[0]
+    with torch.no_grad():
+        U0 = T.DeepTensorPCA(25, 25, 10, gen=_g(seed + 100))()
+    out = {
+        "pca": _projection_error(P, Xte, mu, Xte),
+        "deep": _projection_error(T.pca_basis(U), Xte, mu, Xte),
+        "untrained": _projection_error(T.pca_basis(U0), Xte, mu, Xte),
+    }
+    return out
+
+
+@pytest.mark.claim(
+    chapter="10",
+    k=8,
+    statement="Deep PCA on lfw_subset faces: the fitted decoder's eigen-images learn "
+    "the face subspace (far below an untrained decoder's error) but do not beat "
+    "scikit-learn's PCA at this scale",
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim8_deep_pca_eigenfaces(seed):
+    c = _faces_run(seed)
+    # seeds 0-4 (the seed draws the split and the decoder), relative projection error
+    # of the clean test faces: PCA 0.181 / 0.165 / 0.194 / 0.148 / 0.177, deep PCA
+    # 0.264 / 0.288 / 0.316 / 0.242 / 0.259 (deep - PCA +0.083 / +0.123 / +0.122 /
+    # +0.094 / +0.082), untrained decoder 0.378 / 0.400 / 0.359 / 0.414 / 0.383
+    # (untrained - PCA +0.197 / +0.235 / +0.165 / +0.266 / +0.206). Threshold 0.14,
+    # between the largest deep gap (0.123) and the smallest untrained one (0.165). With
+    # noise sigma = 0.3 on every image (same code, noise drawn from the seed; shown in
+    # notebook 3, not asserted): deep - PCA -0.004 / +0.046 / +0.029 / +0.031 / +0.001,
+    # a near tie; untrained - PCA +0.073 to +0.200
+    MARGIN = 0.14
+    assert c["deep"] < c["pca"] + MARGIN, c
+    # negative control: the untrained decoder (same network, not fitted) fails it
+    assert not c["untrained"] < c["pca"] + MARGIN, c
+    # observed, not the paper's claim: on clean faces PCA is better than deep PCA
+    # (gaps above, smallest 0.082; margin 0.04 about half of it)
+    assert c["deep"] > c["pca"] + 0.04, c
