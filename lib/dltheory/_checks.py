@@ -135,6 +135,39 @@ def check_predictions(preds: object, y: object, *, n_classes: int) -> None:
             )
 
 
+def check_array(
+    x: object, *, name: str, ndim: int | tuple[int, ...] | None = None
+) -> None:
+    """Check a non-empty tensor or NumPy array (of any dtype) with ``ndim`` dims.
+
+    For functions that take either, e.g. the plots; NaN is allowed (a gap).
+    """
+    import numpy as np
+
+    if not isinstance(x, Tensor | np.ndarray):
+        raise TypeError(
+            f"{name}: expected a torch.Tensor or a NumPy array, got {type(x).__name__}"
+        )
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if allowed is not None and x.ndim not in allowed:
+        dims = " or ".join(str(d) for d in allowed)
+        raise ValueError(
+            f"{name}: expected {dims} dimensions, got shape {tuple(x.shape)}"
+        )
+    if x.size == 0 if isinstance(x, np.ndarray) else x.numel() == 0:
+        raise ValueError(
+            f"{name}: expected a non-empty array, got shape {tuple(x.shape)}"
+        )
+
+
+def check_mapping(x: object, *, name: str) -> None:
+    """Raise TypeError unless ``x`` is a mapping (a dict)."""
+    from collections.abc import Mapping
+
+    if not isinstance(x, Mapping):
+        raise TypeError(f"{name}: expected a mapping (dict), got {type(x).__name__}")
+
+
 def check_positive(value: object, *, name: str, strict: bool = True) -> float:
     """Raise unless ``value`` is a real number > 0 (or >= 0 when not strict)."""
     if isinstance(value, bool) or not isinstance(value, int | float):

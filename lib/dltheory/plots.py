@@ -21,7 +21,13 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from torch import Tensor
 
-from dltheory._checks import check_int, check_positive
+from dltheory._checks import (
+    check_array,
+    check_data,
+    check_int,
+    check_mapping,
+    check_positive,
+)
 
 OKABE_ITO = (
     "#0072B2",  # blue
@@ -72,6 +78,7 @@ def _axes(ax: Axes | None) -> Axes:
 
 def pca_2d(f: Tensor) -> Tensor:
     """Project features (n, H) on their first two principal directions: (n, 2)."""
+    check_data(f, name="f", ndim=2, finite=False)
     f = f.detach().to("cpu", torch.float64)
     centred = f - f.mean(dim=0)
     if f.shape[1] <= 2:
@@ -118,6 +125,7 @@ def plot_curves(
     log_scale: bool = False,
 ) -> Axes:
     """Plot logged quantities of a training history against ``history["step"]``."""
+    check_mapping(history, name="history")
     ax = _axes(ax)
     keys = [k for k in history if k != "step"] if keys is None else keys
     for i, key in enumerate(keys):
@@ -157,6 +165,7 @@ def plot_regions(
         title: Title (state the finding).
         seed: Seed of the random colours; colour carries no meaning here.
     """
+    check_array(image, name="image", ndim=2)
     ax = _axes(ax)
     ids = _numpy(image).astype(np.int64)
     n_regions = int(ids.max()) + 1
@@ -181,6 +190,7 @@ def plot_bars(
     Groups go along the x axis (one per key of ``table``); each series (the inner
     keys, such as ``"5 labels/class"``) gets one colour and hatch in every group.
     """
+    check_mapping(table, name="table")
     ax = _axes(ax)
     groups = list(table)
     series = list(dict.fromkeys(s for g in groups for s in table[g]))
@@ -217,6 +227,7 @@ def plot_per_class(
     ylabel: str = "accuracy",
 ) -> Axes:
     """Per-class bar chart: ``values[series]`` holds one number per class."""
+    check_mapping(values, name="values")
     table: dict[str, dict[str, float]] = {}
     for name, per_class in values.items():
         for c, v in enumerate(_numpy(per_class).tolist()):
@@ -235,6 +246,7 @@ def plot_matrix(
     label: str = "",
 ) -> Axes:
     """Show a matrix (a covariance, a similarity): ``RdBu_r`` centred on 0 if signed."""
+    check_array(m, name="m", ndim=2)
     ax = _axes(ax)
     a = _numpy(m)
     if signed:
@@ -261,6 +273,12 @@ def plot_images(
     Each image is shown on the same grey scale (the batch's range), separated by a
     one-pixel white gap; ``ncols`` images per row.
     """
+    check_array(x, name="x", ndim=(2, 4))
+    if x.shape[0] and math.prod(x.shape[1:]) != math.prod(shape):
+        raise ValueError(
+            f"shape: expected H * W = {math.prod(x.shape[1:])} pixels per image of x, "
+            f"got {tuple(shape)}"
+        )
     ax = _axes(ax)
     images = _numpy(x).reshape(-1, *shape)
     n, (h, w) = images.shape[0], shape
@@ -291,6 +309,7 @@ def plot_spectrum(
     first: a collapsed representation has them all near zero, a dimensionally
     collapsed one has a few large and the rest near zero.
     """
+    check_data(f, name="f", ndim=2, finite=False)
     ax = _axes(ax)
     f = f.detach().to("cpu", torch.float64)
     s = torch.linalg.svdvals(f - f.mean(dim=0)) / (f.shape[0] - 1) ** 0.5
@@ -330,6 +349,8 @@ def plot_gaussian_ellipse(
         ValueError: If the shapes are not (2,) and (2, 2), ``cov`` is not positive
             definite, or ``k <= 0``.
     """
+    check_data(mean, name="mean", ndim=1)
+    check_data(cov, name="cov", ndim=2)
     k = check_positive(k, name="k")
     check_int(points, name="points", minimum=3)
     if tuple(mean.shape) != (2,) or tuple(cov.shape) != (2, 2):
@@ -393,6 +414,7 @@ def plot_layer_accuracies(
         ValueError: If ``curves`` is empty, a curve lacks a layer, or
             ``cut_after`` is not one of ``layers``.
     """
+    check_mapping(curves, name="curves")
     if not curves:
         raise ValueError("curves: expected at least one curve, got none")
     if layers is None:

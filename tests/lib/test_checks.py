@@ -110,3 +110,24 @@ def test_check_predictions_accepts_matching_labels():
 def test_check_predictions_names_the_bad_argument(preds, y, error, message):
     with pytest.raises(error, match=message):
         _checks.check_predictions(preds, y, n_classes=4)
+
+
+def test_check_array_takes_tensors_and_arrays_of_any_dtype():
+    import numpy as np
+
+    _checks.check_array(np.zeros((2, 3), dtype=int), name="m", ndim=2)
+    _checks.check_array(torch.tensor([[float("nan")]]), name="m", ndim=(1, 2))
+    with pytest.raises(TypeError, match="m: expected a torch.Tensor or a NumPy array"):
+        _checks.check_array([[1.0]], name="m")
+    with pytest.raises(ValueError, match=r"m: expected 2 dimensions, got shape \(3,\)"):
+        _checks.check_array(np.zeros(3), name="m", ndim=2)
+    with pytest.raises(ValueError, match=r"m: expected a non-empty array, got shape"):
+        _checks.check_array(torch.zeros(0, 2), name="m", ndim=2)
+
+
+def test_check_mapping():
+    _checks.check_mapping({"a": 1}, name="table")
+    with pytest.raises(
+        TypeError, match="table: expected a mapping \\(dict\\), got int"
+    ):
+        _checks.check_mapping(3, name="table")
