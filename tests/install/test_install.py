@@ -33,6 +33,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +87,11 @@ def _torch_identity(python: Path) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _outputs(cell) -> str:
+    """The text a cell printed (stream outputs)."""
+    return "".join(out.get("text", "") for out in cell.get("outputs", []))
+
+
 def _run(command: list[str], **kwargs) -> None:
     result = subprocess.run(command, capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, (
@@ -114,6 +120,9 @@ def fresh_python() -> Path:
     )
     copied: set[str] = set()
     _copy_distribution("torch", site, copied)
+    # A current pip, as notebook hosts have (ensurepip's may be too old to parse a
+    # git+file:// direct reference), and a Jupyter kernel.
+    _run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"])
     _run([str(python), "-m", "pip", "install", "-q", "ipykernel"])
     _run(
         [
@@ -175,13 +184,16 @@ def test_install_cell_in_a_fresh_venv_keeps_torch(fresh_python):
             resources={"metadata": {"path": str(NOTEBOOK.parent)}},
         )
         client.execute()
+    except CellExecutionError as error:
+        raise AssertionError(
+            f"{NOTEBOOK.name} failed in the fresh venv; the install cell printed:\n"
+            f"{_outputs(cell)[-3000:]}"
+        ) from error
     finally:
         os.environ.clear()
         os.environ.update(old_env)
 
-    install_output = "".join(
-        out.get("text", "") for out in cell.get("outputs", []) if "text" in out
-    )
+    install_output = _outputs(cell)
     after = _torch_identity(fresh_python)
     assert after == before, (
         f"torch changed: before {before}, after {after}; install cell said "
