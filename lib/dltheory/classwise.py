@@ -17,7 +17,13 @@ paired form), and a two-level bootstrap that resamples seeds and test images.
 The sweep trains the whole grid (strength x seed) as one batched MLP: weights of shape
 (members, in, out), full-batch training, the members' losses summed so that each
 member sees its own gradient at the full learning rate (the summed loss is
-block-separable and Adam acts elementwise, so members stay independent).
+block-separable and Adam acts elementwise, so members stay independent). Training
+runs on ``device`` (default ``runtime.device()``); the statistics run on the CPU in
+float64. The transfer experiment (claim 5, the abstract's ImageNet-to-iNaturalist
+probe, shrunk): pretrain on the digits 0-4 with and without a DA (``transfer_split``,
+``transfer_sweep``), freeze, fit scikit-learn's logistic regression on the second
+hidden layer for the digits 5-9 (``linear_probe``), and compare (A1) on the target
+digits across the source DAs.
 """
 
 from __future__ import annotations
