@@ -38,6 +38,7 @@ from dltheory import models, train
 from dltheory._checks import (
     check_batch,
     check_choice,
+    check_data,
     check_finite,
     check_generator,
     check_int,
@@ -75,6 +76,7 @@ def embed(model: nn.Module, x: Tensor, *, batch_size: int = 1024) -> Tensor:
     Returns:
         Features of shape (n, H) on the model's device.
     """
+    check_data(x, name="x")
     check_int(batch_size, name="batch_size", minimum=1)
     was_training = model.training
     model.eval()
@@ -102,6 +104,8 @@ def few_labels(
         Sorted indices into ``y``, shape (n_labelled,), on ``y``'s device.
     """
     check_labels(y, name="y")
+    if y.numel() == 0:
+        raise ValueError("y: expected at least one label, got shape (0,)")
     check_int(labels_per_class, name="labels_per_class", minimum=1)
     check_generator(generator)
     keys = torch.rand(y.shape[0], generator=generator, dtype=torch.float64)  # (n,)
@@ -490,8 +494,8 @@ def probe_layers(
         TypeError: If inputs or labels have the wrong type.
         ValueError: If shapes disagree or a setting is out of range.
     """
-    check_finite(x_train, name="x_train")
-    check_finite(x_test, name="x_test")
+    check_data(x_train, name="x_train")
+    check_data(x_test, name="x_test")
     return _probe_layers(
         model,
         x_train,
@@ -570,9 +574,9 @@ def probe_layers_validated(
         TypeError: If inputs or labels have the wrong type.
         ValueError: If shapes disagree or a setting is out of range.
     """
-    check_finite(x_train, name="x_train")
-    check_finite(x_val, name="x_val")
-    check_finite(x_test, name="x_test")
+    check_data(x_train, name="x_train")
+    check_data(x_val, name="x_val")
+    check_data(x_test, name="x_test")
     validation, test = _probe_layers(
         model,
         x_train,
@@ -832,8 +836,8 @@ def train_and_probe(
         TypeError: If ``run`` is not an ``SSLRun`` or an input has the wrong type.
         ValueError: If ``seed`` is negative or a probe setting is out of range.
     """
-    check_finite(x_train, name="x_train")
-    check_finite(x_test, name="x_test")
+    check_data(x_train, name="x_train")
+    check_data(x_test, name="x_test")
     check_int(seed, name="seed", minimum=0)
     check_int(probe_seed, name="probe_seed", minimum=0)
     model, history = train.run_ssl(
