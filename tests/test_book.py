@@ -475,6 +475,103 @@ def test_the_totals_name_every_claim_without_a_test():
     assert module.untested_text(ledgers) == "Every claim has a test."
 
 
+# --- Claims on unseen seeds (make seeds, book/claim_seeds.yml) ----------------------
+
+
+def _seed_entry(test, holds, failing, of=5):
+    return {
+        "test": test,
+        "reseeded": "parametrize",
+        "kind": "parametrize",
+        "holds": holds,
+        "of": of,
+        "failing_seeds": failing,
+    }
+
+
+def test_the_ledger_shows_on_how_many_seeds_each_claim_holds():
+    module = _ledger_module()
+    ledger = {
+        "chapter": "05",
+        "claims": [
+            {"k": 1, "statement": "a", "test": "t.py::c1", "measured": "m"},
+            {"k": 2, "statement": "b", "test": "t.py::c2", "measured": "m"},
+            {"k": 3, "statement": "c", "test": "t.py::c3", "measured": "m"},
+            {"k": 4, "statement": "d", "test": None, "measured": "m"},
+            {"k": 5, "statement": "e", "test": "t.py::c5", "measured": "m"},
+            {"k": 6, "statement": "f", "test": "t.py::c6", "measured": "m"},
+        ],
+    }
+    for claim in ledger["claims"]:
+        claim["status"] = "partly"
+    seeds = {
+        "05-1": _seed_entry("t.py::c1", 5, []),
+        "05-2": _seed_entry("t.py::c2", 3, [2, 4]),
+        "05-3": {
+            "test": "t.py::c3",
+            "reseeded": "own seeds: a count over seeds 0-9",
+            "kind": "own seeds",
+        },
+        "05-6": _seed_entry("t.py::old_name", 5, []),  # the test changed since
+    }
+    table = module.ledger_table(ledger, repository="r", branch="b", seeds=seeds)
+    rows = {
+        int(line.split("|")[1]): line
+        for line in table.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    }
+    assert "*holds on 5 of 5 seeds*" in rows[1]
+    assert "*holds on 3 of 5 seeds (fails on seeds 2, 4)*" in rows[2]
+    assert "*not re-seeded: a count over seeds 0-9*" in rows[3]
+    assert "seeds" not in rows[4]  # no test, nothing to rerun
+    assert "not yet rerun on seeds 2-4" in rows[5]
+    assert "not yet rerun on seeds 2-4" in rows[6]
+    # Negative control: without the seeds file's entries, no row claims a count.
+    plain = module.ledger_table(ledger, repository="r", branch="b")
+    assert "holds on" not in plain
+    assert "not yet rerun" not in plain
+    ledgers = {"05": ledger}
+    assert "**1** of the **2** re-seeded claim tests hold on all five seeds" in (
+        module.totals_text(ledgers, seeds)
+    )
+    assert "re-seeded" not in module.totals_text(ledgers)
+
+
+def test_a_claim_failing_an_unseen_seed_is_not_marked_yes():
+    module = _ledger_module()
+    seeds = module.load_seeds(BOOK)
+    problems = module.seed_problems(LEDGERS, seeds)
+    assert not problems, "book/claim_seeds.yml against the ledger:\n" + "\n".join(
+        problems
+    )
+    # Negative control: the same check flags a "yes" that fails seed 3, and a
+    # "partly" whose note does not name the seed.
+    ledger = {
+        "chapter": "05",
+        "path": "book/05/claims.yml",
+        "claims": [{"k": 1, "test": "t.py::c1", "status": "yes", "note": ""}],
+    }
+    failing = {"05-1": _seed_entry("t.py::c1", 4, [3])}
+    found = module.seed_problems({"05": ledger}, failing)
+    assert any("marked yes" in p for p in found), found
+    ledger["claims"][0].update(status="partly", note="fails on an unseen seed")
+    found = module.seed_problems({"05": ledger}, failing)
+    assert found == [
+        "book/05/claims.yml: claim 1: fails on seed 3; its note names not seed 3"
+    ]
+    ledger["claims"][0]["note"] = "fails on seed 3 (margin 0.02 below the bound)"
+    assert module.seed_problems({"05": ledger}, failing) == []
+
+
+def test_the_seeds_file_names_claims_of_the_ledger():
+    seeds = _ledger_module().load_seeds(BOOK)
+    rows = _ledger_rows()
+    unknown = [
+        key for key in seeds if (key.split("-")[0], int(key.split("-")[1])) not in rows
+    ]
+    assert not unknown, f"book/claim_seeds.yml names claims no ledger has: {unknown}"
+
+
 def test_every_claim_test_has_a_row_in_the_ledger():
     rows = _ledger_rows()
     problems = []

@@ -12,6 +12,12 @@ was measured) and whether it reproduces at small scale. Two directives render it
 - ``{claims-totals}``: one sentence with the counts of every chapter's statuses
   (the intro).
 
+Each row also says on how many of five seeds its claim test holds, from
+``book/claim_seeds.yml`` (written by ``make seeds``, tools/claim_seeds.py: the claim
+tests rerun on seeds 2, 3 and 4, which no margin was chosen on, next to seeds 0 and 1
+of ``make test``); a claim that holds on fewer than five must not be marked "yes"
+(:func:`seed_problems`, checked by tests/test_book.py).
+
 The configuration value ``dlt_glue_placeholders`` (off by default) makes a build
 whose notebooks were not executed (``make test``'s strict check of the pages) show
 ``[not run]`` where a page pastes a figure, instead of failing on the missing value:
@@ -23,6 +29,7 @@ notebooks record.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -44,6 +51,7 @@ FIELDS = {
     "note",
 }
 PLACEHOLDER = "[not run]"
+SEEDS_FILE = "claim_seeds.yml"  # under book/
 LOGGER = logging.getLogger(__name__)
 
 
@@ -55,6 +63,67 @@ def load_ledgers(book: Path) -> dict[str, dict]:
         ledger["path"] = path
         ledgers[path.parent.name[:2]] = ledger
     return ledgers
+
+
+def load_seeds(book: Path) -> dict[str, dict]:
+    """``book/claim_seeds.yml``'s entries by claim ("05-1"); {} without the file."""
+    path = book / SEEDS_FILE
+    if not path.exists():
+        return {}
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("claims") or {}
+
+
+def _seed_list(seeds: list[int]) -> str:
+    word = "seed" if len(seeds) == 1 else "seeds"
+    return f"{word} {', '.join(map(str, seeds))}"
+
+
+def seeds_text(entry: dict | None, test: str | None = None) -> str:
+    """What a row says about its claim test on other seeds (MyST, no '|')."""
+    if entry is None or (test and entry.get("test") != test):
+        return "not yet rerun on seeds 2-4 (make seeds)"
+    detail = entry.get("reseeded", "").partition(":")[2].strip()
+    kind = entry.get("kind") or entry.get("reseeded", "").partition(":")[0]
+    if "holds" in entry:
+        text = f"holds on {entry['holds']} of {entry['of']} seeds"
+        if entry.get("failing_seeds"):
+            text += f" (fails on {_seed_list(entry['failing_seeds'])})"
+        return text
+    if kind == "own seeds":
+        return f"not re-seeded: {detail}"
+    if kind == "no seed":
+        return f"no seed to vary: {detail}"
+    return f"could not be re-seeded ({detail or kind})"
+
+
+def seed_problems(ledgers: dict[str, dict], seeds: dict[str, dict]) -> list[str]:
+    """Claims that hold on fewer seeds than were run yet are marked "yes", or whose
+    note does not name the seeds they fail on."""
+    found = []
+    for chapter, ledger in ledgers.items():
+        for claim in ledger["claims"]:
+            entry = seeds.get(f"{chapter}-{claim['k']}")
+            if entry is None or entry.get("test") != claim.get("test"):
+                continue
+            failing = entry.get("failing_seeds") or []
+            if not failing:
+                continue
+            where = f"{ledger.get('path', chapter)}: claim {claim['k']}"
+            if claim.get("status") == "yes":
+                found.append(
+                    f"{where}: holds on {entry['holds']} of {entry['of']} seeds "
+                    f"(fails on {_seed_list(failing)}) but is marked yes"
+                )
+            # Each failing seed's number after the word "seed" in the note.
+            note = str(claim.get("note") or "")
+            after = note[note.find("seed") :] if "seed" in note else ""
+            unnamed = [s for s in failing if not re.search(rf"\b{s}\b", after)]
+            if unnamed:
+                found.append(
+                    f"{where}: fails on {_seed_list(failing)}; its note names not "
+                    f"{_seed_list(unnamed)}"
+                )
+    return found
 
 
 def problems(ledger: dict) -> list[str]:
@@ -89,8 +158,14 @@ def problems(ledger: dict) -> list[str]:
     return found
 
 
-def ledger_table(ledger: dict, *, repository: str, branch: str) -> str:
-    """The MyST text of one chapter's table: setting, table, notes."""
+def ledger_table(
+    ledger: dict, *, repository: str, branch: str, seeds: dict[str, dict] | None = None
+) -> str:
+    """The MyST text of one chapter's table: setting, table, notes.
+
+    With ``seeds`` (:func:`load_seeds`), each row with a test says on how many seeds
+    it holds.
+    """
     rows = [
         "| k | claim | notebook section | test | measured in this build | reproduces |",
         "|---|---|---|---|---|---|",
@@ -109,6 +184,9 @@ def ledger_table(ledger: dict, *, repository: str, branch: str) -> str:
         status = f"**{claim['status']}**"
         if claim.get("note"):
             status += f" ({claim['note']})"
+        if seeds is not None and claim["test"]:
+            entry = seeds.get(f"{ledger['chapter']}-{claim['k']}")
+            status += f"; *{seeds_text(entry, claim['test'])}*"
         cells = [
             str(claim["k"]),
             claim["statement"],
@@ -131,8 +209,28 @@ def totals(ledgers: dict[str, dict]) -> dict[str, int]:
     return counts
 
 
-def totals_text(ledgers: dict[str, dict]) -> str:
-    """One sentence with the counts, for the intro."""
+def seeds_totals_text(ledgers: dict[str, dict], seeds: dict[str, dict]) -> str:
+    """One sentence: how many rerun claims hold on every seed ("" if none rerun)."""
+    rerun = [
+        seeds[key]
+        for chapter, ledger in ledgers.items()
+        for claim in ledger["claims"]
+        if (key := f"{chapter}-{claim['k']}") in seeds
+        and "holds" in seeds[key]
+        and seeds[key].get("test") == claim.get("test")
+    ]
+    if not rerun:
+        return ""
+    every = sum(e["holds"] == e["of"] for e in rerun)
+    return (
+        f" Rerun on seeds 2, 3 and 4, which no margin was chosen on (`make seeds`), "
+        f"**{every}** of the **{len(rerun)}** re-seeded claim tests hold on all five "
+        "seeds; each row says on how many its test holds."
+    )
+
+
+def totals_text(ledgers: dict[str, dict], seeds: dict[str, dict] | None = None) -> str:
+    """One sentence with the counts, for the intro (and one on the seeds)."""
     counts = totals(ledgers)
     n = sum(counts.values())
     return (
@@ -144,6 +242,7 @@ def totals_text(ledgers: dict[str, dict]) -> str:
         f"**{counts['paper scale']}** can be checked only at the paper's scale, and "
         f"**{counts['not checked']}** could not be checked. "
         f"{untested_text(ledgers)}"
+        f"{seeds_totals_text(ledgers, seeds or {})}"
     )
 
 
@@ -176,6 +275,12 @@ class _LedgerDirective(SphinxDirective):
             self.env.note_dependency(str(ledger["path"]))
         return ledgers
 
+    def _seeds(self) -> dict[str, dict]:
+        book = Path(self.env.srcdir) / "book"
+        if (book / SEEDS_FILE).exists():
+            self.env.note_dependency(str(book / SEEDS_FILE))
+        return load_seeds(book)
+
     def _render(self, text: str) -> list[nodes.Node]:
         container = nodes.container(classes=["claims-ledger"])
         self.state.nested_parse(
@@ -207,6 +312,7 @@ class ClaimsLedger(_LedgerDirective):
             ledgers[chapter],
             repository=options.get("repository_url", "").rstrip("/"),
             branch=options.get("repository_branch", "main"),
+            seeds=self._seeds(),
         )
         return self._render(text)
 
@@ -215,7 +321,7 @@ class ClaimsTotals(_LedgerDirective):
     """``{claims-totals}``: the counts of every chapter's statuses."""
 
     def run(self) -> list[nodes.Node]:
-        return self._render(totals_text(self._ledgers()))
+        return self._render(totals_text(self._ledgers(), self._seeds()))
 
 
 class GluePlaceholders(SphinxPostTransform):
