@@ -72,6 +72,7 @@ from dltheory import augment, data, probes
 from dltheory._checks import (
     check_batch,
     check_choice,
+    check_data,
     check_finite,
     check_float,
     check_generator,
@@ -464,6 +465,7 @@ def laplacian_eigenmaps(G: Tensor, K: int) -> tuple[Tensor, Tensor]:
         TypeError: If ``G`` is not a floating-point tensor or ``K`` not an int.
         ValueError: If ``G`` is not a valid graph or ``K`` is out of range.
     """
+    check_float(G, name="G")
     L = graph_laplacian(to_float64(G))
     n = L.shape[0]
     _check_k(K, maximum=n - 1, what="N - 1 non-constant eigenvectors")
@@ -544,6 +546,7 @@ def vicreg_closed_form(
         ValueError: If ``G`` is not a valid graph, or ``K``, a hyperparameter or
             ``variant`` is out of range.
     """
+    check_float(G, name="G")
     check_choice(variant, name="variant", choices=VARIANTS)
     alpha = check_positive(alpha, name="alpha", strict=False)
     beta = check_positive(beta, name="beta")
@@ -1627,6 +1630,7 @@ def lda_map(x: Tensor, y: Tensor, *, K: int | None = None) -> Tensor:
         TypeError: If ``x`` is not a floating-point tensor or ``K`` not an int.
         ValueError: If the shapes do not match or ``K`` is out of range.
     """
+    check_labels(y, name="y")
     check_finite(x, name="x")
     check_batch(x, name="x", min_rows=2)
     if not isinstance(y, Tensor) or y.shape != (x.shape[0],):
@@ -1755,6 +1759,7 @@ def sweep_representations(
     Raises:
         ValueError: If a name in ``others`` is unknown, or as the closed forms.
     """
+    check_data(x, name="x", ndim=2)
     check_finite(x, name="x")
     for name in others:
         check_choice(name, name="others", choices=SWEEP_OTHERS)
