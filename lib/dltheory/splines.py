@@ -41,7 +41,13 @@ import math
 import torch
 from torch import Tensor, nn
 
-from dltheory._checks import check_finite, check_float, check_generator, check_int
+from dltheory._checks import (
+    check_data,
+    check_finite,
+    check_float,
+    check_generator,
+    check_int,
+)
 from dltheory._linalg import work_device
 
 _SKIPPED = (nn.Identity,)
@@ -805,7 +811,7 @@ def unit_boundary_distances(
     Raises:
         TypeError, ValueError: As ``activation_codes``.
     """
-    check_finite(X, name="X")
+    check_data(X, name="X", ndim=2)
     net = _as_relu_mlp(net)
     weights, x64 = _prepare(net, X)
     n, d = x64.shape
@@ -849,7 +855,7 @@ def boundary_distance(net: nn.Module, X: Tensor) -> Tensor:
     Returns:
         Float64 tensor of shape (n,).
     """
-    check_finite(X, name="X")
+    check_data(X, name="X", ndim=2)
     dist, _, _ = unit_boundary_distances(net, X)
     if dist.shape[1] == 0:
         return dist.new_full((dist.shape[0],), math.inf)
@@ -963,7 +969,7 @@ def bn_offset_jitter(
         ValueError: If a size is out of range.
     """
     check_finite(W, name="W")
-    check_finite(X, name="X")
+    check_data(X, name="X", ndim=2)
     W64, X64 = _wz(W, X)
     n = X64.shape[0]
     check_int(B, name="B", minimum=1)
@@ -1052,6 +1058,7 @@ class RefStatBN(nn.BatchNorm1d):
     """
 
     def __init__(self, num_features: int, **kwargs) -> None:
+        check_int(num_features, name="num_features", minimum=1)
         super().__init__(num_features, **kwargs)
         self.ref_rows = 0
         self.mean_noise_batch: int | None = None
