@@ -11,8 +11,9 @@ on the validation part with seeds 0-7, tested on fresh seeds 16-31. Claim 5: pre
 digits 0-4 (50 per class) with and without shifts, linear probe on digits 5-9. Every
 test holds a negative control: the same assertion on an A/A comparison (same strength,
 disjoint seeds), on the same average change spread evenly over the classes, or on a
-label-preserving rotation range, asserted to fail there. Per-seed/per-split values were measured on one
-thread of the book's 2-core CPU (torch 2.13, December 2026, load 3-5) with this code.
+label-preserving rotation range, asserted to fail there. Per-seed/per-split values were
+measured on one thread of the book's 2-core CPU (torch 2.13, December 2026) with this
+code.
 """
 
 import functools
