@@ -31,7 +31,9 @@ from tqdm.auto import tqdm
 
 from dltheory import augment, losses, models, runtime
 from dltheory._checks import (
+    check_choice,
     check_finite,
+    check_float,
     check_generator,
     check_int,
     check_labels,
@@ -237,6 +239,7 @@ def train_supervised(
         ValueError: If shapes disagree or a size or rate is out of range.
     """
     check_finite(x, name="x")
+    check_float(x, name="x")
     _check_loop_args(x, steps, batch_size, lr, weight_decay, generator)
     check_labels(y, name="y", n=x.shape[0])
     check_int(log_every, name="log_every", minimum=1)
@@ -370,6 +373,13 @@ class SSLRun:
     lr: float = 1e-3
     weight_decay: float = 0.0  # of Adam (chapter 05: 1e-5)
     freeze_projector: bool = False  # train the backbone only (chapter 03)
+
+    def __post_init__(self) -> None:
+        """Check the options at construction (not later, deep inside a run)."""
+        check_choice(self.loss, name="loss", choices=SSL_LOSSES)
+        check_int(self.steps, name="steps", minimum=1)
+        check_int(self.batch_size, name="batch_size", minimum=2)
+        check_positive(self.lr, name="lr")
 
     def loss_fn(self) -> Loss:
         """The loss of this run with its weights fixed: ``loss_fn()(z_a, z_b)``."""
