@@ -97,6 +97,8 @@ def float64_device() -> torch.device:
 
 def is_cuda(dev: torch.device) -> bool:
     """Whether ``dev`` is a CUDA GPU (what NCCL, SyncBatchNorm and DDP ids need)."""
+    if not isinstance(dev, torch.device):
+        raise TypeError(f"dev: expected a torch.device, got {type(dev).__name__}")
     return dev.type == "cuda"
 
 
