@@ -13,7 +13,7 @@ assertion and fail this one).
 
 A second test recomputes every chapter in a fresh interpreter (another hash seed,
 nothing cached) and compares SHA-256 digests of all the numbers with this process's.
-Only the thread count is held fixed: with two threads instead of one, 7 of the 11
+Only the thread count is held fixed: with two threads instead of one, 6 of the 11
 computations differ in their last bits (measured when this file was written; the
 setup page says why and what it means for the book's figures).
 """
