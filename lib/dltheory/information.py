@@ -68,6 +68,7 @@ from dltheory import losses, probes, splines
 from dltheory._checks import (
     check_batch,
     check_choice,
+    check_data,
     check_finite,
     check_float,
     check_generator,
@@ -1314,7 +1315,7 @@ def conditional_vs_marginal(
         ValueError: If a size is out of range.
     """
     check_finite(x, name="x")
-    check_finite(x_pool, name="x_pool")
+    check_data(x_pool, name="x_pool")
     check_int(k, name="k", minimum=8)
     check_int(repeats, name="repeats", minimum=1)
     check_int(directions_seed, name="directions_seed", minimum=0)

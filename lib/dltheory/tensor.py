@@ -211,7 +211,7 @@ def synthetic_hsi(
     reshaped and divided by its maximum (A is scaled by the same factor), so that
     cube = (A @ E.T).reshape(H, W, n_bands) holds exactly. Rank at most E.
     """
-    _check_tensor(image, "image", 3)
+    check_data(image, name="image", ndim=3)
     if image.shape[2] != 3:
         raise ValueError(f"image: expected (H, W, 3), got {tuple(image.shape)}")
     _check_positive_int(n_bands, "n_bands")
@@ -662,7 +662,7 @@ def fit_pca(
     C), so a free U recovers PCA; the decoder restricts U to its image. Returns the
     last U (d, r) and the relative loss ||C - U U^T||_F / ||C||_F per iteration.
     """
-    _check_tensor(X, "X", 2)
+    check_data(X, name="X", ndim=2)
     _check_positive_int(iters, "iters")
     Xc = X - X.mean(0)  # (N, d)
     C = Xc.T @ Xc / X.shape[0]  # (d, d)
@@ -692,7 +692,7 @@ def pca_basis(U: Tensor) -> Tensor:
     The left singular vectors of U, in decreasing order of singular value: the
     eigenvectors of U U^T with nonzero eigenvalue (the deep-PCA directions).
     """
-    _check_tensor(U, "U", 2)
+    check_data(U, name="U", ndim=2)
     Q, _, _ = torch.linalg.svd(U, full_matrices=False)
     return Q  # (d, r)
 
