@@ -273,6 +273,8 @@ def layer_local_matrix(W: Tensor, q: Tensor, eps: float) -> Tensor:
     check_finite(q, name="q")
     check_float(W, name="W")
     check_float(q, name="q")
+    if q.dim() < 1:
+        raise ValueError(f"q: expected shape (..., N), got {tuple(q.shape)}")
     if W.dim() < 2 or W.shape[-1] != W.shape[-2] or q.shape[-1] != W.shape[-1]:
         raise ValueError(
             f"W, q: expected (..., N, N) and (..., N), got {tuple(W.shape)} and "
@@ -371,6 +373,11 @@ def diagonal_bounds(d: Tensor, M: Tensor) -> tuple[Tensor, Tensor]:
     check_finite(d, name="d")
     check_finite(M, name="M")
     check_float(d, name="d")
+    if d.dim() < 1 or d.shape[:-1] != M.shape[:-2]:
+        raise ValueError(
+            f"d: expected shape {tuple(M.shape[:-2])} + (N,) to match M, got "
+            f"{tuple(d.shape)}"
+        )
     s = spectrum(M)
     if d.shape[-1] != M.shape[-2]:
         raise ValueError(f"d: expected {M.shape[-2]} entries, got {d.shape[-1]}")
@@ -398,10 +405,12 @@ def _check_xy(net, X, Y):
     return X, Y
 
 
-def _layer_name(net: PlainOrResNetMLP, layer: object) -> str:
-    check_int(layer, name="layer", minimum=0)
+def _layer_name(net: PlainOrResNetMLP, layer: object, name: str = "layer") -> str:
+    check_int(layer, name=name, minimum=0)
     if layer >= len(net.layers):
-        raise ValueError(f"layer: expected 0 <= layer < {len(net.layers)}, got {layer}")
+        raise ValueError(
+            f"{name}: expected 0 <= layer < {len(net.layers)}, got {layer}"
+        )
     return f"layers.{layer}.weight"
 
 
@@ -449,7 +458,10 @@ def loss_along_line(
         )
     ts = check_float(ts, name="ts").to(torch.float64)
     if ts.dim() != 1 or len(ts) < 2 or not (ts[1:] > ts[:-1]).all():
-        raise ValueError("ts: expected an increasing 1-D tensor of length >= 2")
+        raise ValueError(
+            "ts: expected an increasing 1-D tensor of length >= 2, got shape "
+            f"{tuple(ts.shape)}"
+        )
     p = _params64(net)
     D = direction.to(torch.float64)
 
@@ -490,7 +502,10 @@ def fit_piecewise_quadratic(
     ts = check_float(ts, name="ts").to(torch.float64)
     loss = check_float(loss, name="loss").to(torch.float64)
     if ts.shape != loss.shape or piece.shape != ts.shape:
-        raise ValueError("ts, loss, piece: expected equal 1-D shapes")
+        raise ValueError(
+            "ts, loss, piece: expected equal 1-D shapes, got "
+            f"{tuple(ts.shape)}, {tuple(loss.shape)} and {tuple(piece.shape)}"
+        )
     check_int(min_points, name="min_points", minimum=4)
     out = []
     for k in torch.unique(piece).tolist():
@@ -532,7 +547,7 @@ def _flat_loss(net, names, X, Y, loss="mse"):
 def _names(net, layers):
     if isinstance(layers, int):
         layers = (layers,)
-    return [_layer_name(net, k) for k in layers]
+    return [_layer_name(net, k, name="layers") for k in layers]
 
 
 def layer_hessian(
