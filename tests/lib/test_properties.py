@@ -728,3 +728,30 @@ def test_contrastive_kernel_loss_sees_only_the_gram_of_the_rows(ids, seed):
     value = kernels.contrastive_kernel_loss(f, A)
     _close(value, (f @ f.T - A).pow(2).sum())
     _close(kernels.contrastive_kernel_loss(f @ Q, A), value)
+
+
+@PROPS
+@given(
+    seed=SEEDS,
+    n=st.integers(3, 9),
+    alpha=st.floats(0.0, 5.0),
+    beta=st.floats(0.1, 3.0),
+    scale=st.sampled_from([1e-3, 1e-1, 1.0, 10.0]),
+)
+def test_vicreg_frobenius_closed_form_is_a_global_minimum(seed, n, alpha, beta, scale):
+    """Book's (S3): Z* = sqrt(N) U_K diag(sqrt t) minimises (S3); C(Z*) = diag(t)."""
+    gen = _gen(seed)
+    G = _random_graph(gen, n)
+    K = int(torch.randint(1, n, (1,), generator=gen))
+    Z, t = spectral.vicreg_closed_form(G, K, alpha=alpha, beta=beta)
+    centred = Z - Z.mean(dim=0)
+    _close(centred.T @ centred / n, torch.diag(t))
+
+    def loss(z):
+        return spectral.vicreg_graph_loss(
+            z, G, alpha=alpha, beta=beta, variant="frobenius"
+        ).item()
+
+    best = loss(Z)
+    for other in (Z + scale * _randn(gen, n, K), scale * _randn(gen, n, K)):
+        assert best <= loss(other) + 1e-9 * max(1.0, abs(best))
