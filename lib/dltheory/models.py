@@ -17,7 +17,7 @@ import math
 
 from torch import Tensor, nn
 
-from dltheory._checks import check_choice, check_int
+from dltheory._checks import check_choice, check_data, check_int
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -215,6 +215,11 @@ class JointEmbedding(nn.Module):
 
     def __init__(self, backbone: nn.Module, projector: nn.Module) -> None:
         super().__init__()
+        for name, module in (("backbone", backbone), ("projector", projector)):
+            if not isinstance(module, nn.Module):
+                raise TypeError(
+                    f"{name}: expected an nn.Module, got {type(module).__name__}"
+                )
         self.backbone = backbone
         self.projector = projector
 
@@ -247,6 +252,7 @@ def layer_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     Raises:
         TypeError: If ``model`` is none of those.
     """
+    check_data(x, name="x")
     if hasattr(model, "layer_outputs"):
         return {k: v.flatten(1) for k, v in model.layer_outputs(x).items()}
     if isinstance(model, nn.Sequential):
@@ -263,6 +269,8 @@ def layer_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters of ``model``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -293,6 +301,10 @@ def short_layer_names(names) -> dict[str, str]:
         ValueError: If there is no layer, or a name is none of ``"input"``,
             ``"backbone.k"`` and ``"projector.k"`` with k a positive integer.
     """
+    if isinstance(names, str) or not hasattr(names, "__iter__"):
+        raise TypeError(
+            f"names: expected an iterable of layer names, got {type(names).__name__}"
+        )
     names = list(names)
     for name in names:
         if not isinstance(name, str):
