@@ -389,7 +389,21 @@ def _figure(name: str, data: dict, path: Path) -> None:
     plots.use_style()
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "dltheory"})
     rows = data["rows"]
-    if name == "probes":
+    if name == "hsic":
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        for method in dict.fromkeys(r["method"] for r in rows):
+            part = [r for r in rows if r["method"] == method]
+            style = "x" if part[0].get("extrapolated") else "o-"
+            for ax, key in zip(axes, ("seconds", "peak_mb"), strict=True):
+                pts = [(r["d"], r[key]) for r in part if r.get(key) is not None]
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), style, label=method)
+        axes[0].set(ylabel="time (s, log scale)", title="time")
+        axes[1].set(ylabel="peak memory (MiB, log scale)", title="peak memory")
+        for ax in axes:
+            ax.set(xscale="log", yscale="log", xlabel="features d (log scale)")
+            ax.legend(fontsize="small")
+    elif name == "probes":
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
         linear = [r for r in rows if "labels_per_class" in r]
         knn = [r for r in rows if "n_train" in r]
@@ -429,17 +443,6 @@ def _figure(name: str, data: dict, path: Path) -> None:
                 xlabel="batch x dimension n d (log scale)",
                 ylabel="forward + backward (s, log scale)",
             )
-        elif name == "hsic":
-            for method in dict.fromkeys(r["method"] for r in rows):
-                part = [r for r in rows if r["method"] == method]
-                style = "x" if part[0].get("extrapolated") else "o-"
-                ax.plot(
-                    [r["d"] for r in part],
-                    [r["seconds"] for r in part],
-                    style,
-                    label=method,
-                )
-            ax.set(xlabel="features d (log scale)", ylabel="time (s, log scale)")
         elif name == "closed_forms":
             for method in dict.fromkeys(r["method"] for r in rows):
                 part = [r for r in rows if r["method"] == method]
