@@ -40,6 +40,7 @@ from torch import Tensor
 
 from dltheory import augment, runtime
 from dltheory._checks import (
+    check_array,
     check_choice,
     check_data,
     check_int,
@@ -397,6 +398,10 @@ def linear_probe(
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
+    for name, f in (("f_fit", f_fit), ("f_test", f_test)):
+        check_array(f, name=name, ndim=2)
+        if not np.isfinite(np.asarray(f, dtype=np.float64)).all():
+            raise ValueError(f"{name}: expected finite features, got NaN or Inf")
     a = np.asarray(f_fit, dtype=np.float64)
     b = np.asarray(f_test, dtype=np.float64)
     yf = np.asarray(y_fit)
