@@ -76,6 +76,8 @@ def _check_ndim(x: object, *, name: str, ndims: Sequence[int], shape: str) -> Te
     check_float(x, name=name)
     if x.dim() not in ndims:
         raise ValueError(f"{name}: expected shape {shape}, got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}: expected a batch of B >= 1, got {tuple(x.shape)}")
     return x
 
 
@@ -89,6 +91,8 @@ def _check_batch(x: object) -> Tensor:
         raise ValueError(
             f"x: expected a batch with shape (B, ...), got {tuple(x.shape)}"
         )
+    if x.shape[0] == 0:
+        raise ValueError(f"x: expected a batch of B >= 1, got {tuple(x.shape)}")
     return x
 
 
