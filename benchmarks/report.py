@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -423,25 +424,31 @@ def _figure(name: str, data: dict, path: Path) -> None:
     else:
         fig, ax = plt.subplots(figsize=(6, 4))
         if name == "losses":
-            for loss in dict.fromkeys(r["loss"] for r in rows):
-                part = sorted(
-                    (r for r in rows if r["loss"] == loss),
-                    key=lambda r: r["n"] * r["d"],
-                )
-                xs = [r["n"] * r["d"] for r in part]
-                (line,) = ax.plot(
-                    xs, [r["ours_s"] for r in part], "o-", label=f"{loss} (ours)"
-                )
+            ours = [r["ours_s"] for r in rows]
+            theirs = [r["theirs_s"] for r in rows]
+            lo, hi = min(ours + theirs) / 1.5, max(ours + theirs) * 1.5
+            ax.plot([lo, hi], [lo, hi], ":", color="grey", label="equal time")
+            ax.plot(
+                [lo, hi],
+                [1.1 * lo, 1.1 * hi],
+                "--",
+                color="grey",
+                lw=0.8,
+                label="ours 1.1x slower",
+            )
+            for loss, marker in zip(
+                dict.fromkeys(r["loss"] for r in rows), "os^", strict=False
+            ):
+                part = [r for r in rows if r["loss"] == loss]
                 ax.plot(
-                    xs,
                     [r["theirs_s"] for r in part],
-                    "s--",
-                    color=line.get_color(),
-                    label=f"{loss} (pseudo-code)",
+                    [r["ours_s"] for r in part],
+                    marker,
+                    label=loss,
                 )
             ax.set(
-                xlabel="batch x dimension n d (log scale)",
-                ylabel="forward + backward (s, log scale)",
+                xlabel="pseudo-code, forward + backward (s, log scale)",
+                ylabel="dltheory (s, log scale)",
             )
         elif name == "closed_forms":
             for method in dict.fromkeys(r["method"] for r in rows):
@@ -466,7 +473,8 @@ def _figure(name: str, data: dict, path: Path) -> None:
                     [r["n"] for r in part], [r["ms"] for r in part], "o-", label=method
                 )
             ax.set(xlabel="n (log scale)", ylabel="ms (log scale)")
-        ax.set(xscale="log", yscale="log", title=data["title"])
+        ax.set(xscale="log", yscale="log")
+        ax.set_title(textwrap.fill(data["title"], 60), fontsize="medium")
         ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, format="svg", metadata={"Date": None})
