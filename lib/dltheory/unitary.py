@@ -45,7 +45,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from ._checks import check_tensor
+from ._checks import (
+    check_choice,
+    check_data,
+    check_finite,
+    check_int,
+    check_labels,
+    check_tensor,
+)
 
 __all__ = [
     "polar_project",
@@ -121,6 +128,7 @@ def polar_project(M: Tensor) -> Tensor:
     M = W Sigma V^H gives W V^H. Shapes: (..., n, n) -> (..., n, n).
     """
     _check_square(M, "M")
+    check_finite(M, name="M")  # the SVD syncs anyway; Inf gave a finite answer
     W, _, Vh = torch.linalg.svd(M)
     return W @ Vh
 
@@ -278,6 +286,10 @@ def projunn_d(
 
 def _check_matrix(M: object, k: object, name: str = "M") -> None:
     check_tensor(M, name=name)
+    if not (M.is_floating_point() or M.is_complex()):
+        raise TypeError(
+            f"{name}: expected a real or complex float tensor, got {M.dtype}"
+        )
     if not (M.is_floating_point() or M.is_complex()) or M.dim() != 2:
         raise ValueError(
             f"{name}: expected a 2-D real or complex float tensor, got "
@@ -297,6 +309,7 @@ def lowrank_randomized(
     A = Q_Y U_k Sigma_k, B = V_k. Shapes: M (n, m) -> A (n, k), B (m, k).
     """
     _check_matrix(M, k)
+    check_finite(M, name="M")  # the SVD below syncs anyway
     if not isinstance(oversample, int) or oversample < 0:
         raise ValueError(f"oversample: expected an int >= 0, got {oversample!r}")
     n, m = M.shape
@@ -322,6 +335,7 @@ def lowrank_column_sampling(
     M ~ V (V^H M), A = V (n, k), B = M^H V (m, k).
     """
     _check_matrix(M, k)
+    check_finite(M, name="M")  # the column draw below syncs anyway
     c = 2 * k if c is None else c
     if not isinstance(c, int) or c < k:
         raise ValueError(f"c: expected an int >= k = {k}, got {c!r}")
@@ -338,6 +352,7 @@ def lowrank_column_sampling(
 def orthogonality_error(U: Tensor) -> float:
     """Largest absolute entry of U^H U - I (over leading batch dimensions too)."""
     _check_square(U, "U")
+    check_finite(U, name="U")
     return float((U.mH @ U - _eye_like(U)).abs().max())
 
 
@@ -418,6 +433,8 @@ class OrthogonalRNN(nn.Module):
         fused: bool = True,
     ):
         super().__init__()
+        for name, v in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
+            check_int(v, name=name, minimum=1)
         if nonlinearity not in ("relu", "tanh"):
             raise ValueError(
                 f"nonlinearity: expected 'relu' or 'tanh', got {nonlinearity!r}"
@@ -612,6 +629,10 @@ def learn_rotation(
     """
     _check_square(U0, "U0")
     _check_square(U_tar, "U_tar")
+    check_finite(U0, name="U0")
+    check_finite(U_tar, name="U_tar")
+    check_int(steps, name="steps", minimum=0)
+    check_choice(projector, name="projector", choices=("T", "D"))
     if direction not in ("gradient", "random"):
         raise ValueError(
             f"direction: expected 'gradient' or 'random', got {direction!r}"
@@ -722,6 +743,7 @@ def permute_pixels(x: Tensor, seed: int = 0) -> Tensor:
             f"x: expected a float tensor of shape (N, ...) with N images, got "
             f"{tuple(x.shape)} {x.dtype}"
         )
+    check_data(x, name="x")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     flat = x.reshape(x.shape[0], -1)  # (N, L)
@@ -809,6 +831,7 @@ def train_sequence_classifier(
         and ``orth`` (orthogonality error of ``model.W.weight``, if the model has one).
     """
     for name, X in (("x_train", x_train), ("x_test", x_test)):
+        check_data(X, name=name, ndim=3)
         check_tensor(X, name=name)
         if X.dim() != 3 or not X.is_floating_point():
             raise ValueError(
@@ -816,6 +839,7 @@ def train_sequence_classifier(
                 f"{X.dtype}"
             )
     for name, y, X in (("y_train", y_train, x_train), ("y_test", y_test, x_test)):
+        check_labels(y, name=name)
         check_tensor(y, name=name)
         if y.shape != X.shape[:1] or y.dtype != torch.int64:
             raise ValueError(
