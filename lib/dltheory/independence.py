@@ -97,13 +97,21 @@ def _as_columns(x: object, *, name: str, min_rows: int) -> Tensor:
     return to_float64(x)
 
 
-def _median_gamma_rows(x: Tensor) -> float:
+def _median_gamma_rows(x: Tensor, *, name: str = "x") -> float:
     """1 / median of the nonzero squared distances between rows of x (n, p)."""
     dist = torch.pdist(x)  # (n(n-1)/2,) Euclidean distances, i < j
     dist = dist[dist > 0]
     if dist.numel() == 0:  # constant sample: any bandwidth gives HSIC 0
         return 1.0
-    return 1.0 / dist.median().item() ** 2  # the median commutes with squaring
+    median = dist.median().item()  # the median commutes with squaring
+    if median**2 == 0 or not math.isfinite(1.0 / median**2):
+        # distances below about 1e-154: 1 / median^2 overflows (a NaN kernel)
+        raise ValueError(
+            f"{name}: expected distances between distinct samples whose squared "
+            f"median has a finite inverse in float64, got a median distance of "
+            f"{median:.3g}; rescale the sample or pass the bandwidth explicitly"
+        )
+    return 1.0 / median**2
 
 
 def median_gamma(h: Tensor) -> Tensor:
@@ -129,12 +137,16 @@ def median_gamma(h: Tensor) -> Tensor:
 
     Raises:
         TypeError: If ``h`` is not a floating-point tensor.
-        ValueError: If ``h`` is not of shape (n, d) with n >= 2.
+        ValueError: If ``h`` is not of shape (n, d) with n >= 2, or a feature's
+            median distance is so small (below about 1e-154) that gamma overflows.
     """
     check_finite(h, name="h")
     check_batch(h, name="h", min_rows=2)
     h = to_float64(h)
-    gammas = [_median_gamma_rows(h[:, j : j + 1]) for j in range(h.shape[1])]
+    gammas = [
+        _median_gamma_rows(h[:, j : j + 1], name=f"h[:, {j}]")
+        for j in range(h.shape[1])
+    ]
     return torch.tensor(gammas, dtype=torch.float64, device=h.device)  # (d,)
 
 
@@ -193,8 +205,9 @@ def hsic(
     Raises:
         TypeError: If ``x`` or ``y`` is not a floating-point tensor or a gamma
             not a number.
-        ValueError: If the shapes disagree, n < 2 (n < 4 when unbiased), or a
-            gamma <= 0.
+        ValueError: If the shapes disagree, n < 2 (n < 4 when unbiased), a
+            gamma <= 0, or a median-heuristic gamma overflows (distances below
+            about 1e-154).
     """
     check_finite(x, name="x")
     check_finite(y, name="y")
@@ -206,8 +219,8 @@ def hsic(
             "x and y: expected the same number of samples on one device, got "
             f"{x.shape[0]} on {x.device} and {y.shape[0]} on {y.device}"
         )
-    gamma_x = _check_gamma(gamma_x, name="gamma_x") or _median_gamma_rows(x)
-    gamma_y = _check_gamma(gamma_y, name="gamma_y") or _median_gamma_rows(y)
+    gamma_x = _check_gamma(gamma_x, name="gamma_x") or _median_gamma_rows(x, name="x")
+    gamma_y = _check_gamma(gamma_y, name="gamma_y") or _median_gamma_rows(y, name="y")
     n = x.shape[0]
     K = kernels.rbf_kernel(x, x, gamma=gamma_x)  # (n, n)
     L = kernels.rbf_kernel(y, y, gamma=gamma_y)  # (n, n)
@@ -513,7 +526,7 @@ def _dhsic_gammas(variables: list[Tensor], gamma: object) -> list[float]:
     """One inverse squared bandwidth per variable from None, a number or d numbers."""
     d = len(variables)
     if gamma is None:
-        return [_median_gamma_rows(v) for v in variables]
+        return [_median_gamma_rows(v, name=f"x[{j}]") for j, v in enumerate(variables)]
     if isinstance(gamma, Tensor):
         if gamma.dim() != 1 or gamma.is_complex() or gamma.dtype == torch.bool:
             raise ValueError(

@@ -149,7 +149,8 @@ def median_heuristic(x: Tensor) -> float:
     Raises:
         TypeError: If ``x`` is not a floating-point tensor.
         ValueError: If ``x`` is not (n, d) with n >= 2, or all rows coincide
-            for at least half the pairs (median distance 0).
+            for at least half the pairs (median distance 0), or the median is
+            so small (below about 1e-308) that its inverse overflows.
     """
     check_finite(x, name="x")
     check_batch(x, name="x", min_rows=2)
@@ -161,6 +162,11 @@ def median_heuristic(x: Tensor) -> float:
         raise ValueError(
             "x: expected distinct points (median squared distance > 0), got a "
             "median of 0; pass gamma explicitly"
+        )
+    if not math.isfinite(1.0 / med):  # below about 1e-308: a NaN kernel downstream
+        raise ValueError(
+            f"x: expected a median squared distance with a finite inverse in "
+            f"float64, got {med:.3g}; rescale x or pass gamma explicitly"
         )
     return 1.0 / med
 

@@ -755,3 +755,34 @@ def test_vicreg_frobenius_closed_form_is_a_global_minimum(seed, n, alpha, beta, 
     best = loss(Z)
     for other in (Z + scale * _randn(gen, n, K), scale * _randn(gen, n, K)):
         assert best <= loss(other) + 1e-9 * max(1.0, abs(best))
+
+
+# --- bugs the fuzzing found ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("tiny", [1e-158, 1e-160])
+def test_median_bandwidths_refuse_to_overflow(tiny):
+    """1 / median^2 overflowed to inf, then a NaN kernel and a NaN HSIC."""
+    # Found by fuzzing: points 1e-160 apart gave median_heuristic = inf, a NaN
+    # diagonal in rbf_kernel (inf * 0) and a NaN HSIC. Now a ValueError names the
+    # argument. (Below about 1e-162 torch.pdist rounds the distances to 0 and the
+    # sample counts as constant, with a finite gamma.)
+    x = torch.tensor([[0.0], [tiny], [0.0], [tiny]], dtype=F64)
+    y = torch.arange(4, dtype=F64)
+    with pytest.raises(ValueError, match=r"^x: .*finite inverse"):
+        kernels.median_heuristic(x)
+    with pytest.raises(ValueError, match=r"^x: "):
+        kernels.rbf_kernel(x, x)
+    with pytest.raises(ValueError, match=r"^x: .*finite inverse"):
+        independence.hsic(x, y)
+    with pytest.raises(ValueError, match=r"^y: "):
+        independence.hsic(y, x)
+    with pytest.raises(ValueError, match=r"^h\[:, 1\]: "):
+        independence.median_gamma(torch.cat([y[:, None], x], dim=1))
+    with pytest.raises(ValueError, match=r"^x\[1\]: "):
+        independence.dhsic([y, x])
+    # Negative control: distances of 1e-150 still give finite bandwidths and values.
+    ok = x * (1e-150 / tiny)
+    assert math.isfinite(kernels.median_heuristic(ok))
+    assert bool(torch.isfinite(kernels.rbf_kernel(ok, ok)).all())
+    assert math.isfinite(independence.hsic(ok, y).item())
