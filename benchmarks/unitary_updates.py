@@ -34,8 +34,8 @@ import torch
 from dltheory import unitary
 
 
-def _median_ms(fn, reps: int, warmup: int = 2) -> float:
-    """Milliseconds per call: the least thread CPU time of ``reps`` calls.
+def _ms(fn, reps: int, warmup: int = 2) -> float:
+    """Milliseconds per call: the least thread CPU time of ``reps`` calls (one thread).
 
     The calling thread's CPU clock (``time.thread_time``, with torch on one thread)
     does not count the time the thread waits for a core, and the least of several
@@ -57,7 +57,7 @@ def _median_ms(fn, reps: int, warmup: int = 2) -> float:
 
 
 def updates(n: int, reps: int) -> dict[str, float]:
-    """Median ms per update of each method at size n (float32)."""
+    """Ms per update of each method at size n (float32), timed by :func:`_ms`."""
     g = torch.Generator().manual_seed(0)
     U = unitary.random_orthogonal(n, dtype=torch.float32, gen=g)
     A1, B1 = torch.randn(n, 1, generator=g) / n, torch.randn(n, 1, generator=g)
@@ -67,23 +67,21 @@ def updates(n: int, reps: int) -> dict[str, float]:
     K = (K - K.T) / 2
     eye = torch.eye(n)
     return {
-        "projUNN-T k=1": _median_ms(lambda: unitary.projunn_t(U, A1, B1), reps),
-        "projUNN-T k=4": _median_ms(lambda: unitary.projunn_t(U, A4, B4), reps),
-        "projUNN-D k=1": _median_ms(lambda: unitary.projunn_d(U, A1, B1), reps),
-        "rank-1 approx": _median_ms(
-            lambda: unitary.lowrank_randomized(Delta, 1, gen=g), reps
-        ),
-        "SVD polar": _median_ms(lambda: unitary.polar_project(U + Delta), reps),
-        "matrix_exp alone": _median_ms(lambda: torch.linalg.matrix_exp(K), reps),
-        "expm step": _median_ms(lambda: unitary.exact_tangent_step(U, Delta), reps),
-        "Cayley (solve)": _median_ms(
+        "projUNN-T k=1": _ms(lambda: unitary.projunn_t(U, A1, B1), reps),
+        "projUNN-T k=4": _ms(lambda: unitary.projunn_t(U, A4, B4), reps),
+        "projUNN-D k=1": _ms(lambda: unitary.projunn_d(U, A1, B1), reps),
+        "rank-1 approx": _ms(lambda: unitary.lowrank_randomized(Delta, 1, gen=g), reps),
+        "SVD polar": _ms(lambda: unitary.polar_project(U + Delta), reps),
+        "matrix_exp alone": _ms(lambda: torch.linalg.matrix_exp(K), reps),
+        "expm step": _ms(lambda: unitary.exact_tangent_step(U, Delta), reps),
+        "Cayley (solve)": _ms(
             lambda: U @ torch.linalg.solve(eye - K / 2, eye + K / 2), reps
         ),
     }
 
 
 def rnn_step(n: int, method: str, reps: int) -> float:
-    """Median ms of one RNN training step (forward, backward, optimizer)."""
+    """Ms of one RNN training step (forward, backward, optimizer), by :func:`_ms`."""
     torch.manual_seed(0)
     model = unitary.OrthogonalRNN(10, n, 9)
     other = [p for name, p in model.named_parameters() if name != "W.weight"]
@@ -105,7 +103,7 @@ def rnn_step(n: int, method: str, reps: int) -> float:
             loss.backward()
         opt.step()
 
-    return _median_ms(step, reps)
+    return _ms(step, reps)
 
 
 def main() -> None:
@@ -146,7 +144,7 @@ def main() -> None:
     ks = {}
     for k in (1, 2, 4, 8, 16):
         A, B = torch.randn(n, k, generator=g) / n, torch.randn(n, k, generator=g)
-        ks[k] = _median_ms(lambda A=A, B=B: unitary.projunn_t(U, A, B), args.reps)
+        ks[k] = _ms(lambda A=A, B=B: unitary.projunn_t(U, A, B), args.reps)
     print(
         f"\nk-scaling of projUNN-T at n = {n}: "
         + ", ".join(f"k={k} {ms:.2f} ms ({ms / ks[1]:.2f}x)" for k, ms in ks.items())
