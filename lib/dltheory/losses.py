@@ -360,8 +360,9 @@ def barlow_twins(
     n = z_a.shape[0]
 
     def standardize(z: Tensor) -> Tensor:
-        var = torch.var(z, dim=0, correction=0)  # (d,), biased as in BatchNorm
-        return (z - z.mean(dim=0)) / torch.sqrt(var + eps)  # (n, d)
+        # (d,), (d,): biased variance as in BatchNorm; one pass for both statistics
+        var, mean = torch.var_mean(z, dim=0, correction=0)
+        return (z - mean) * torch.rsqrt(var + eps)  # (n, d)
 
     c = standardize(z_a).T @ standardize(z_b) / n  # (d, d) cross-correlation
     on_diagonal = (1 - c.diagonal()).pow(2).sum()
