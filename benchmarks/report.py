@@ -79,10 +79,11 @@ def _machine(data: dict) -> str:
         if before and after
         else ""
     )
+    clock = f", timed by the {m['clock']}" if m.get("clock") else ""
     return (
         f"Measured {m['started'].replace('T', ' ').replace('+00:00', ' UTC')} on "
         f"{m['cpu']} ({m['cores']} cores), torch {m['versions']['torch']}, "
-        f"{m['torch_threads']} thread(s){load}. Script: `{data['script']}`."
+        f"{m['torch_threads']} thread(s){clock}{load}. Script: `{data['script']}`."
     )
 
 
