@@ -17,7 +17,7 @@ import math
 
 from torch import Tensor, nn
 
-from dltheory._checks import check_choice, check_data, check_int
+from dltheory._checks import check_choice, check_data, check_float, check_int
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -95,6 +95,11 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map ``x`` of shape (n, d_in) to (n, d_out)."""
+        check_float(x, name="x")  # type and shape only: no GPU sync per step
+        if x.dim() == 0 or x.shape[-1] != self.dims[0]:
+            raise ValueError(
+                f"x: expected shape (n, {self.dims[0]}), got {tuple(x.shape)}"
+            )
         for block in self.blocks:
             x = block(x)
         return x

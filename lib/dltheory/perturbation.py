@@ -142,6 +142,11 @@ class PlainOrResNetMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(L1) layer by layer: x (B, d_in) -> (B, d_out)."""
+        check_float(x, name="x")  # type and shape only: no GPU sync per step
+        if x.dim() == 0 or x.shape[-1] != self.inp.in_features:
+            raise ValueError(
+                f"x: expected shape (B, {self.inp.in_features}), got {tuple(x.shape)}"
+            )
         z = self.inp(x)  # (B, N)
         for lin in self.layers:
             u = lin(z)
