@@ -392,7 +392,9 @@ def info_nce(
     ``tf.reduce_mean(loss_a + loss_b)``, the sum of the two directions' means,
     twice the paper's average. The code masks the anchor by subtracting 1e9 from
     its logit; here it is set to minus infinity. Cosines use ``F.normalize``, whose
-    1e-12 floor on the norm makes a zero embedding a zero vector instead of 0 / 0.
+    1e-12 floor on the norm makes a zero embedding a zero vector instead of 0 / 0;
+    when d > 2n the Gram matrix is divided by the (floored) norms instead, the same
+    value with fewer entries to scale (benchmarks/losses.py).
     Temperature: 0.5 is the paper's best value for CIFAR-10 (Appendix B.9); the
     code's default, for ImageNet, is 0.1.
 
@@ -416,12 +418,18 @@ def info_nce(
     _check_pair(z_a, z_b)
     check_positive(temperature, name="temperature")
     check_choice(convention, name="convention", choices=CONVENTIONS)
-    n = z_a.shape[0]
-    u = F.normalize(torch.cat([z_a, z_b]), dim=1)  # (2n, d), unit rows
-    logits = u @ u.T / temperature  # (2n, 2n), s_ik / tau
-    self_pairs = torch.eye(2 * n, dtype=torch.bool, device=u.device)
+    n, d = z_a.shape
+    z = torch.cat([z_a, z_b])  # (2n, d)
+    if d <= 2 * n:  # scale the fewer entries: the rows of z ...
+        u = F.normalize(z, dim=1)  # (2n, d), unit rows
+        cosines = u @ u.T  # (2n, 2n), s_ik
+    else:  # ... or the Gram matrix; same value (F.normalize's floor on the norm)
+        norms = z.norm(dim=1).clamp_min(1e-12)  # (2n,)
+        cosines = (z @ z.T) / torch.outer(norms, norms)  # (2n, 2n), s_ik
+    logits = cosines / temperature
+    self_pairs = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     logits = logits.masked_fill(self_pairs, float("-inf"))  # k != i
-    positives = torch.arange(2 * n, device=u.device).roll(n)  # (2n,), p(i) = i +- n
+    positives = torch.arange(2 * n, device=z.device).roll(n)  # (2n,), p(i) = i +- n
     loss = F.cross_entropy(logits, positives)  # mean over the 2n anchors
     return 2 * loss if convention == "code" else loss
 

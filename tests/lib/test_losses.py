@@ -347,6 +347,18 @@ def test_info_nce_matches_the_formula_as_written():
         )
 
 
+def test_info_nce_matches_the_formula_as_written_when_d_exceeds_2n():
+    # d > 2n takes the other branch (the Gram matrix divided by the norms).
+    z_a, z_b = _two_views(20, n=3, d=16)
+    assert_close(losses.info_nce(z_a, z_b), _info_nce_as_written(z_a, z_b, 0.5))
+    # With a zero embedding both branches give it cosine 0 with every embedding:
+    # Q, an orthonormal basis of the rows' span, keeps every inner product and
+    # brings d = 16 down to 2n = 6, the branch of the normalised rows.
+    z_a[0] = 0.0
+    Q, _ = torch.linalg.qr(torch.cat([z_a, z_b]).T)  # (16, 6)
+    assert_close(losses.info_nce(z_a, z_b), losses.info_nce(z_a @ Q, z_b @ Q))
+
+
 def test_info_nce_code_matches_the_official_code():
     z_a, z_b = _two_views(18, n=10, d=5)
     assert_close(
