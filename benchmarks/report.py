@@ -245,11 +245,10 @@ def _probes_reading(data: dict) -> str:
             + " as fast as scikit-learn at "
             + ", ".join(str(r["labels_per_class"]) for r in linear)
             + " labels per class: on one CPU core the single L-BFGS problem over "
-            "every layer and draw runs as many iterations as its slowest part, "
-            "with one line search for all, in float64 batched products only ten "
-            "columns wide, while scikit-learn solves each small problem on its own. "
-            "Batching pays where one call replaces many launches, on a GPU (not "
-            "measured here). "
+            "every layer and draw, with one line search for all its parts, needs more "
+            "iterations than any of scikit-learn's separate fits, each iteration in "
+            "float64 batched products only ten columns wide. Batching pays where one "
+            "call replaces many launches, on a GPU (not measured here). "
         )
     if knn:
         text += (
