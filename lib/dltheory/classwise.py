@@ -58,6 +58,7 @@ __all__ = [
     "per_class_accuracy",
     "holm",
     "paired_class_test",
+    "relative_class_test",
     "two_level_bootstrap",
     "confusion_counts",
     "top_confused_pairs",
@@ -603,6 +604,67 @@ def paired_class_test(
     delta = d.mean(0)
     flags = np.where(rej, np.sign(delta), 0).astype(int)
     return {"delta": delta, "sd": d.std(0, ddof=1), "p": p, "flags": flags}
+
+
+def relative_class_test(
+    acc_ref, acc_test, *, n_per_class=None, alpha: float = 0.05
+) -> dict[str, np.ndarray]:
+    r"""Does a class move differently from the average? Paired test with Holm.
+
+    Per seed :math:`s` and class :math:`c`, the change :math:`d_{sc}` minus the seed's
+    class-mean change :math:`\bar d_s = \frac1C\sum_c d_{sc}`, tested against zero over
+    the seeds (:func:`paired_class_test`, Holm over the classes). A change spread
+    evenly over the classes gives exact zeros (differences are rounded at 1e-12).
+
+    On the additive scale (``n_per_class`` None) :math:`d_{sc}` is the change of
+    :math:`a_c` in (A1): a class near 100 % cannot rise, so any rise of the average
+    makes it "fall" relative to the average. With ``n_per_class`` (the test images
+    :math:`n_c` per class), :math:`d_{sc}` is the change of the empirical logit
+    :math:`\log\frac{k + 1/2}{n_c - k + 1/2}`, :math:`k = n_c a_c`, so that a change
+    uniform on the logit scale (a ceiling effect) gives no flag either. A class that
+    moves differently on both scales is class dependent beyond either ceiling model.
+
+    Args:
+        acc_ref: Per-class accuracies (R, C) at the reference.
+        acc_test: Per-class accuracies (R, C), paired by seed.
+        n_per_class: None (additive scale) or the C test-image counts (logit scale).
+        alpha: Family-wise error rate.
+
+    Returns:
+        :func:`paired_class_test`'s dict for the relative changes (``delta`` in
+        points of accuracy or in logits).
+
+    Raises:
+        ValueError: On mismatched shapes, R < 2, or counts that do not match C.
+    """
+    a = np.asarray(acc_ref, dtype=float)
+    b = np.asarray(acc_test, dtype=float)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(
+            "acc_ref and acc_test must both have shape (R, C), "
+            f"got {a.shape}, {b.shape}"
+        )
+    if n_per_class is not None:
+        n = np.asarray(n_per_class, dtype=float)
+        if n.shape != (a.shape[1],) or (n <= 0).any():
+            raise ValueError(
+                f"n_per_class must hold {a.shape[1]} positive counts, got {n}"
+            )
+
+        def elogit(acc):  # (R, C) -> empirical logits (R, C)
+            k = acc * n
+            if (k <= -0.5).any() or (k >= n + 0.5).any():
+                raise ValueError(
+                    "accuracies must lie in the empirical logit's domain "
+                    "(-0.5 / n_c, 1 + 0.5 / n_c), got "
+                    f"[{acc.min():.4f}, {acc.max():.4f}]"
+                )
+            return np.log((k + 0.5) / (n - k + 0.5))
+
+        a, b = elogit(a), elogit(b)
+    d = b - a  # (R, C)
+    d_rel = np.round(d - d.mean(1, keepdims=True), 12)
+    return paired_class_test(np.zeros_like(d_rel), d_rel, alpha=alpha)
 
 
 def two_level_bootstrap(

@@ -97,6 +97,37 @@ def test_two_level_bootstrap_known_answers():
         cw.two_level_bootstrap(ref, test[:, :5], y, 2)
 
 
+def test_relative_class_test_uniform_scales_and_planted_class():
+    rng = np.random.default_rng(0)
+    n = np.array([90, 91, 90, 87, 90])
+    ref = rng.uniform(0.80, 0.93, (10, 5))
+    # a change spread evenly over the classes (additive): no flag, exact zeros
+    add = cw.relative_class_test(ref, ref + rng.normal(0.02, 0.01, (10, 1)))
+    assert (add["flags"] == 0).all()
+    assert (add["delta"] == 0).all()
+    # a change uniform on the empirical-logit scale (a ceiling effect): no flag there
+    k = ref * n
+    logit = np.log((k + 0.5) / (n - k + 0.5)) + rng.normal(0.6, 0.05, (10, 1))
+    up = ((np.exp(logit) * (n + 0.5) - 0.5) / (1 + np.exp(logit))) / n
+    assert (cw.relative_class_test(ref, up, n_per_class=n)["flags"] == 0).all()
+    # a planted class-specific drop is flagged on both scales, by itself
+    test = ref + 0.02 + rng.normal(0, 0.003, (10, 5))
+    test[:, 2] -= 0.05
+    for kw in ({}, {"n_per_class": n}):
+        assert cw.relative_class_test(ref, test, **kw)["flags"][2] == -1
+    # the additive version is paired_class_test on the relative changes
+    d = test - ref
+    d_rel = np.round(d - d.mean(1, keepdims=True), 12)
+    r = cw.paired_class_test(np.zeros_like(d_rel), d_rel)
+    assert np.array_equal(cw.relative_class_test(ref, test)["p"], r["p"])
+    with pytest.raises(ValueError, match="n_per_class"):
+        cw.relative_class_test(ref, test, n_per_class=n[:3])
+    with pytest.raises(ValueError, match="domain"):
+        cw.relative_class_test(ref, ref + 0.2, n_per_class=n)
+    with pytest.raises(ValueError, match="shape"):
+        cw.relative_class_test(ref, test[:, :3])
+
+
 def test_confusion_counts_and_pairs():
     y = torch.tensor([6, 6, 9, 9, 1])
     preds = torch.tensor([9, 6, 6, 9, 1])
