@@ -238,16 +238,24 @@ def test_claim4_weight_decay_moves_classes_unequally(split):
     def raises_average_and_drops_a_class(ref, test):
         d = test - ref  # (R, C)
         avg = float(d.mean())
+        # the average's rise beyond seed noise: one-sided paired t over the seeds
+        p_avg = stats.ttest_1samp(d.mean(1), 0.0, alternative="greater").pvalue
         flags = cw.paired_class_test(ref, test)["flags"]
-        d_rel = np.round(d - d.mean(1, keepdims=True), 12)
-        rel = cw.paired_class_test(np.zeros_like(d_rel), d_rel)["flags"]
-        ok = avg >= 0.0007 and (flags == -1).any() and (rel == -1).any()
+        rel = cw.relative_class_test(ref, test)["flags"]
+        ok = (
+            avg >= 0.0007 and p_avg < 0.05 and (flags == -1).any() and (rel == -1).any()
+        )
         return ok, avg, flags, rel
 
     # Fresh seeds 16-31 at the chosen 3e-2, splits 0, 1, 2: average +0.15, +0.22,
     # +0.15 points (margin +0.07, half the smallest); Holm drops 1, 1, 1 (worst class
     # -2.1, -2.5, -1.1 points: 1-4 test images) with 3, 4, 1 rises; the class's change
-    # minus the seed's average change is a Holm drop on 1, 1, 2 classes.
+    # minus the seed's average change is a Holm drop on 1, 1, 2 classes. Split 0 (this
+    # test; review, December 2026): average +0.15 +- 0.17 points over the 16 seeds,
+    # one-sided p 0.001 (threshold 0.05); digit 1 -2.1 points, whose two-level bootstrap
+    # interval is [-4.4, -0.3] at 95 % but [-5.6, +0.4] at 99.5 % (Bonferroni over ten
+    # classes): the drop is significant across seeds on this test set, not beyond the
+    # draw of the test images (claim "partly").
     ok, avg, flags, rel = raises_average_and_drops_a_class(acc[0], acc[1])
     assert ok, f"decay {lam}: average change {avg:+.4f}, flags {flags}, relative {rel}"
     # negative control: A/A, no decay on both sides, fresh seeds 16-23 vs 24-31
