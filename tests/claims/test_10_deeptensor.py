@@ -255,11 +255,13 @@ def test_claim6_cp_cheaper_than_conv3d(seed):
     # 14.8 / 16.6 / 15.0 / 15.5 / 19.7 and 14.2 / 16.1 / 18.0 / 14.0 / 13.2. At load
     # 10-12 (other helpers' jobs) CP's CPU time rises more than the 3D network's: with
     # the least of 5 one run gave 8.9 (CP 6.3 ms); with the least of 15 (now) ratios
-    # 13.8 / 11.9 / 13.1 / 13.7 / 12.9, control 5.1-5.9. Threshold 9.8, midway between
-    # the smallest loaded ratio (11.9) and the control's largest (7.8); above the
-    # issue's target of 8 at 32^3. (Wall-clock medians gave 12.5-14.7 alone and fell
-    # to 4.0 when other tests shared the cores, hence the CPU clock.)
-    MARGIN = 9.8
+    # 13.8 / 11.9 / 13.1 / 13.7 / 12.9, control 5.1-5.9, and in a second run at load
+    # 10-12 11.1 / 11.8 / 12.6 / 15.8 / 11.6, control 4.8 / 5.3 / 5.2 / 5.9 / 5.1.
+    # Threshold 9.5, midway between the smallest loaded ratio (11.1) and the control's
+    # largest (7.8, idle); above the issue's target of 8 at 32^3. (Wall-clock medians
+    # gave 12.5-14.7 alone and fell to 4.0 when other tests shared the cores, hence
+    # the CPU clock.)
+    MARGIN = 9.5
     assert c3 / cp > MARGIN, (cp, c3, c1)
     # negative control: a 1x1x1 3D decoder (the official 3D deep decoder's kernel):
     # ratios 6.5 / 7.8 / 6.7 / 7.1 / 7.2 and 6.4 / 6.9 / 7.7 / 6.3 / 5.4 (the kernel
@@ -287,7 +289,12 @@ def _hsi_run(seed, tau):
     gd = T.svd_gavish_donoho(Y.reshape(-1, 32))[0].reshape(cube.shape)
     model = T.DeepTensorHSI(64, 64, 32, 4, channels=16, gen=_g(seed + 100))
     Xh = T.fit(model, Y, iters=250, gen=_g(seed + 200))[0]
-    return {"gd": T.psnr(cube, gd), "dt": T.psnr(cube, Xh)}
+    out = {"gd": T.psnr(cube, gd), "dt": T.psnr(cube, Xh)}
+    if tau == 5.0:  # the same fit without networks: free rank-4 factors
+        free = T.FreeFactors(64 * 64, 32, 4, gen=_g(seed + 100))
+        M = T.fit(free, Y.reshape(-1, 32), iters=400, lr=1e-2, gen=_g(seed + 200))[0]
+        out["free"] = T.psnr(cube, M.reshape(cube.shape))
+    return out
 
 
 @pytest.mark.claim(
@@ -310,6 +317,12 @@ def test_claim7_hyperspectral_low_snr_only(seed):
     # negative control: the same assertion at tau = 50, past the crossover
     assert not high["dt"] > high["gd"] + MARGIN, (low, high)
     assert high["gd"] > high["dt"] + MARGIN, (low, high)  # and SVD wins there
+    # negative control for the networks' part: free rank-4 factors with the same loss,
+    # held-out stopping and mask (lr 1e-2, 400 iterations: at lr 3e-3 they are still
+    # rising at 250 and peak at 19.7 dB after 2000 on seed 0) do not beat Gavish-Donoho
+    # at tau = 5: free - GD -1.49 / -1.21 / -1.74 / -1.14 / -1.36 dB (seeds 0-4; the
+    # chosen iteration 58-137 of 400), so the low-SNR win is not early-stopped shrinkage
+    assert not low["free"] > low["gd"] + MARGIN, (low, high)
 
 
 def _projection_error(Q, X, mu, clean):
