@@ -32,6 +32,7 @@ runs with ``-o enable_assertion_pass_hook=true``, the explanation of each passin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -268,7 +269,8 @@ def pytest_assertion_pass(item, lineno, orig, expl):  # noqa: ARG001 (pytest's s
     recorded = [p for p in item.user_properties if p[0] == PROPERTY_ASSERT]
     if len(recorded) >= MAX_ASSERTS:
         return
-    text = " ".join(expl.split())
+    # One line, without the memory addresses of functions (they change every run).
+    text = re.sub(r" at 0x[0-9a-f]+", "", " ".join(expl.split()))
     if len(text) > MAX_ASSERT_CHARS:
         text = text[: MAX_ASSERT_CHARS - 3] + "..."
     item.user_properties.append((PROPERTY_ASSERT, f"{orig}  =>  {text}"))
