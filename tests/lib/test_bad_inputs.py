@@ -239,6 +239,13 @@ reg(
     ),
 )
 reg(
+    "classwise.relative_class_test",
+    Case(
+        lambda: dict(acc_ref=rn(4, 3).sigmoid(), acc_test=rn(4, 3, seed=1).sigmoid()),
+        bad={"alpha": 0.0},
+    ),
+)
+reg(
     "classwise.two_level_bootstrap",
     Case(
         lambda: dict(
