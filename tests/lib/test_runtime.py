@@ -100,7 +100,11 @@ def test_makefile_pins_the_small_budget_and_the_cpu():
     book_env = next(line for line in text.splitlines() if line.startswith("BOOK_ENV"))
     assert "DLT_SCALE=small" in book_env, book_env
     assert "DLT_DEVICE=cpu" in book_env, book_env
-    test_recipe = text.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    # make test runs test-offline, which runs test-checks in a network namespace.
+    assert "test-offline" in text.split("\ntest:", 1)[1].split("\n", 1)[0]
+    offline = text.split("\ntest-offline:", 1)[1].split("\n\n", 1)[0]
+    assert "test-checks" in offline, offline
+    test_recipe = text.split("\ntest-checks:", 1)[1].split("\n\n", 1)[0]
     assert "DLT_SCALE=small" in test_recipe, test_recipe
     assert "DLT_DEVICE=cpu" in test_recipe, test_recipe
 
