@@ -129,7 +129,7 @@ test-latest:
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install -q --upgrade pip
 	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager \
-		torch ".[test]" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+		torch ".[book,test]" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(LATEST)/bin/python -m pip freeze > $(LATEST)/versions.txt
 	DLT_SCALE=small DLT_DEVICE=cpu OMP_NUM_THREADS=1 \
 		$(LATEST)/bin/python -m pytest -p no:cacheprovider -n 2 tests/lib
