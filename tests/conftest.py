@@ -58,7 +58,7 @@ SEED_CONSTANTS = {
 OWN_SEEDS = {
     "test_03_vcreg_independence.py::test_claim3_random_features_sweep": (
         "a count of failed runs over its own seeds 0-9 (measured once over seeds "
-        "10-19 too); not re-seeded"
+        "10-19 too)"
     ),
 }
 
