@@ -154,7 +154,7 @@ student:
 # writes benchmarks/results/<name>.json; the chapter scripts that print their tables
 # are run through benchmarks/gather.py. benchmarks/report.py then renders the book's
 # Performance page (book/performance.md and its figures) from the results; the book
-# build never re-runs a benchmark. About 10 minutes on two CPU cores.
+# build never re-runs a benchmark. About 4 minutes on an idle two-core CPU.
 BENCH_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 BENCH_SCRIPTS := losses probes hsic closed_forms
 BENCH_GATHERED := unitary_updates deeptensor_speed

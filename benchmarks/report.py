@@ -43,7 +43,7 @@ This page is rendered by `benchmarks/report.py` from the results files that the 
 not re-run any benchmark. To measure your own machine:
 
 ```bash
-make bench            # about 10 minutes on two CPU cores; rewrites this page
+make bench            # about 4 minutes on an idle two-core CPU; rewrites this page
 ```
 
 The timings are from a shared two-core CPU machine under load (the load average is
