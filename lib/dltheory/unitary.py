@@ -552,7 +552,13 @@ class ProjUNN:
                     else polar_project(U + Delta)
                 )
             else:
-                if not bool(Delta.abs().max() > 0):
+                peak = Delta.abs().max()  # one host sync per step, as before
+                if not bool(torch.isfinite(peak)):
+                    raise ValueError(
+                        "ProjUNN: expected a finite step from the base optimizer, "
+                        f"got a largest entry of {float(peak)} (a NaN/Inf gradient?)"
+                    )
+                if not bool(peak > 0):
                     p.copy_(U)
                     continue
                 lowrank = (
@@ -737,13 +743,12 @@ def permute_pixels(x: Tensor, seed: int = 0) -> Tensor:
         The sequences ``x.reshape(N, L)[:, perm]`` with a trailing feature dimension of
         size 1, shape (N, L, 1).
     """
-    check_tensor(x, name="x")
-    if x.dim() < 2 or not x.is_floating_point():
+    check_data(x, name="x")  # TypeError unless float; non-empty, finite
+    if x.dim() < 2:
         raise ValueError(
-            f"x: expected a float tensor of shape (N, ...) with N images, got "
-            f"{tuple(x.shape)} {x.dtype}"
+            f"x: expected a tensor of shape (N, ...) with N images, got shape "
+            f"{tuple(x.shape)}"
         )
-    check_data(x, name="x")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     flat = x.reshape(x.shape[0], -1)  # (N, L)

@@ -1368,8 +1368,7 @@ reg(
 # --- unitary ------------------------------------------------------------------------
 # polar_project ... lowrank_column_sampling run inside ProjUNN.step each step: flag p
 # (those that take an SVD or a random column draw, which sync anyway, do check).
-# permute_pixels: an integer x raises ValueError (test_unitary.py pins it).
-reg("unitary.permute_pixels", Case(lambda: dict(x=rn(3, 6)), T(x="ten")))
+reg("unitary.permute_pixels", Case(lambda: dict(x=rn(3, 6)), T(x="tden")))
 reg(
     "unitary.train_sequence_classifier",
     Case(

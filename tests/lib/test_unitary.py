@@ -178,6 +178,17 @@ def test_input_validation():
         un.ProjUNN(torch.optim.SGD([torch.nn.Parameter(U)], lr=0.1), [U], projector="X")
 
 
+@pytest.mark.parametrize("projector", ["T", "D"])
+def test_projunn_refuses_a_non_finite_step(projector):
+    # A NaN gradient used to be skipped silently (NaN > 0 is False, so the old
+    # weight was copied back and training went on as if nothing happened).
+    W = torch.nn.Parameter(torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64))[0])
+    opt = un.ProjUNN(torch.optim.SGD([W], lr=0.1), [W], projector=projector)
+    W.grad = torch.full_like(W, float("nan"))
+    with pytest.raises(ValueError, match="finite step"):
+        opt.step()
+
+
 @pytest.mark.parametrize("nonlinearity", ["relu", "tanh"])
 def test_fused_recurrence_equals_the_python_loop(nonlinearity):
     torch.manual_seed(0)
@@ -224,8 +235,10 @@ def test_permute_pixels_is_one_fixed_permutation():
     # the same permutation for every image, and a permutation of the pixels
     assert torch.equal(s0[1] - s0[0], torch.full((12, 1), 12.0))
     assert torch.equal(s0[0, :, 0].sort().values, torch.arange(12.0))
+    with pytest.raises(TypeError, match="x"):
+        un.permute_pixels(torch.arange(5), 0)  # integer pixels
     with pytest.raises(ValueError, match="x"):
-        un.permute_pixels(torch.arange(5), 0)
+        un.permute_pixels(torch.ones(5), 0)  # no image dimension
     with pytest.raises(TypeError, match="seed"):
         un.permute_pixels(x, seed=0.5)
 
