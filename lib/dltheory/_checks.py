@@ -7,6 +7,7 @@ what was given (STYLE.md, section 5).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -169,12 +170,13 @@ def check_mapping(x: object, *, name: str) -> None:
 
 
 def check_positive(value: object, *, name: str, strict: bool = True) -> float:
-    """Raise unless ``value`` is a real number > 0 (or >= 0 when not strict)."""
+    """Raise unless ``value`` is a finite real number > 0 (or >= 0 when not strict)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    if (strict and not value > 0) or (not strict and not value >= 0):
+    bad_sign = (strict and not value > 0) or (not strict and not value >= 0)
+    if bad_sign or value == math.inf:  # NaN fails the comparison too
         bound = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name}: expected a number {bound}, got {value}")
+        raise ValueError(f"{name}: expected a number {bound} (finite), got {value}")
     return float(value)
 
 

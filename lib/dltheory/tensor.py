@@ -668,7 +668,7 @@ def fit_pca(
     C = Xc.T @ Xc / X.shape[0]  # (d, d)
     norm = C.norm()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist = []
+    hist = []  # (iters,) losses, kept on the device and read once at the end
     model.train()
     for _ in range(iters):
         U = model()
@@ -680,10 +680,10 @@ def fit_pca(
         opt.zero_grad()
         loss.backward()
         opt.step()
-        hist.append(float(loss.detach().sqrt() / norm))
+        hist.append(loss.detach().sqrt() / norm)
     with torch.no_grad():
         U = model()
-    return U.detach(), hist
+    return U.detach(), torch.stack(hist).tolist()
 
 
 def pca_basis(U: Tensor) -> Tensor:
@@ -760,7 +760,12 @@ def fit(
     hist: dict[str, list] = {"train": [], "heldout": []}
     if clean is not None:
         hist["psnr"] = []
-    best, best_t, best_x, smooth = math.inf, 0, None, None
+    # The held-out choice stays on the device (no host read per step): the best
+    # iterate so far is kept with torch.where; the histories are read once at the end.
+    best = torch.full((), math.inf, device=Y.device)
+    best_t = torch.zeros((), dtype=torch.long, device=Y.device)
+    best_x, smooth = None, None
+    trains, helds = [], []
     model.train()
     for t in range(1, iters + 1):
         out = model(input_jitter, gen)
@@ -777,11 +782,19 @@ def fit(
         with torch.no_grad():
             o = out.detach()
             smooth = o if (smooth is None or ema == 0) else ema * smooth + (1 - ema) * o
-            held = float(err(smooth - Y)[mask].mean())
-            hist["train"].append(float(train))
-            hist["heldout"].append(held)
-            if clean is not None:
+            held = err(smooth - Y)[mask].mean()
+            trains.append(train.detach())
+            helds.append(held)
+            if clean is not None:  # a diagnostic: reads the PSNR every step
                 hist["psnr"].append(psnr(clean, smooth))
-            if held < best:
-                best, best_t, best_x = held, t, smooth.clone()
-    return best_x, hist, best_t
+            better = held < best
+            best = torch.where(better, held, best)
+            best_t = torch.where(better, t, best_t)
+            best_x = (
+                smooth.clone()
+                if best_x is None
+                else torch.where(better, smooth, best_x)
+            )
+    hist["train"] = torch.stack(trains).tolist()
+    hist["heldout"] = torch.stack(helds).tolist()
+    return best_x, hist, int(best_t)

@@ -699,6 +699,7 @@ def train_copy(
     evals = [copy_task_batch(batch, T, K, n, gen=held) for _ in range(eval_batches)]
     loss_fn = nn.CrossEntropyLoss()
     out = {"step": [], "train": [], "heldout": [], "orth": []}
+    train_losses = []
 
     def evaluate():
         with torch.no_grad():
@@ -721,7 +722,8 @@ def train_copy(
             loss = loss_fn(model(x).flatten(0, 1), y.flatten())
             loss.backward()
         optimizer.step()
-        out["train"].append(float(loss.detach()))
+        train_losses.append(loss.detach())  # read once, after the loop
+    out["train"] = torch.stack(train_losses).tolist() if train_losses else []
     return out
 
 
@@ -858,6 +860,7 @@ def train_sequence_classifier(
     loss_fn = nn.CrossEntropyLoss()
     has_w = isinstance(getattr(model, "W", None), nn.Module)
     out = {"step": [], "train": [], "test_acc": [], "orth": []}
+    train_losses = []
 
     def accuracy():
         model.eval()
@@ -884,5 +887,6 @@ def train_sequence_classifier(
             loss = loss_fn(model(x_train[idx])[:, -1], y_train[idx])
             loss.backward()
         optimizer.step()
-        out["train"].append(float(loss.detach()))
+        train_losses.append(loss.detach())  # read once, after the loop
+    out["train"] = torch.stack(train_losses).tolist() if train_losses else []
     return out

@@ -131,3 +131,15 @@ def test_check_mapping():
         TypeError, match="table: expected a mapping \\(dict\\), got int"
     ):
         _checks.check_mapping(3, name="table")
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_check_positive_rejects_infinity_and_nan(strict):
+    # An infinite gamma or temperature used to pass (rbf_kernel(x, x, gamma=inf) gave
+    # a NaN diagonal, variance(z, gamma=inf) an inf loss); NaN never passed.
+    assert _checks.check_positive(2, name="gamma", strict=strict) == 2.0
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(
+            ValueError, match=r"gamma: expected a number >=? 0 \(finite\)"
+        ):
+            _checks.check_positive(bad, name="gamma", strict=strict)
