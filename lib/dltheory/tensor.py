@@ -352,24 +352,7 @@ class Decoder1d(nn.Module):
                 f"got n = {n} with levels = {levels}"
             )
         self.register_buffer("z", 0.1 * torch.rand(1, channels, n0, generator=gen))
-        layers: list[nn.Module] = []
-        for _ in range(levels):
-            layers += [
-                nn.Conv1d(
-                    channels,
-                    channels,
-                    kernel,
-                    padding=kernel // 2,
-                    padding_mode="reflect",
-                )
-                if kernel > 1
-                else nn.Conv1d(channels, channels, 1),
-                nn.Upsample(scale_factor=2, mode="linear", align_corners=False),
-                nn.LeakyReLU(0.2),
-                nn.BatchNorm1d(channels),
-            ]
-        layers.append(nn.Conv1d(channels, r, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = _decoder_net(1, channels, levels, kernel, r)
         if gen is not None:
             _init_from(self.net, gen)
 
@@ -423,22 +406,7 @@ class Decoder2d(nn.Module):
                 f"{kernel}, got {h} x {w} with levels = {levels}"
             )
         self.register_buffer("z", 0.1 * torch.rand(1, channels, h0, w0, generator=gen))
-        layers: list[nn.Module] = []
-        for _ in range(levels):
-            layers += [
-                nn.Conv2d(
-                    channels,
-                    channels,
-                    kernel,
-                    padding=kernel // 2,
-                    padding_mode="reflect" if kernel > 1 else "zeros",
-                ),
-                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                nn.LeakyReLU(0.2),
-                nn.BatchNorm2d(channels),
-            ]
-        layers.append(nn.Conv2d(channels, r, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = _decoder_net(2, channels, levels, kernel, r)
         if gen is not None:
             _init_from(self.net, gen)
 
@@ -481,16 +449,7 @@ class Decoder3d(nn.Module):
         self.register_buffer(
             "z", 0.1 * torch.rand(1, channels, n0, n0, n0, generator=gen)
         )
-        layers: list[nn.Module] = []
-        for _ in range(levels):
-            layers += [
-                nn.Conv3d(channels, channels, kernel, padding=kernel // 2),
-                nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False),
-                nn.LeakyReLU(0.2),
-                nn.BatchNorm3d(channels),
-            ]
-        layers.append(nn.Conv3d(channels, 1, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = _decoder_net(3, channels, levels, kernel, 1, reflect=False)
         if gen is not None:
             _init_from(self.net, gen)
 
@@ -503,6 +462,37 @@ class Decoder3d(nn.Module):
             z = z + jitter * torch.randn(z.shape, generator=gen)
         n = self.n
         return self.net(z)[0, 0, :n, :n, :n]  # (n, n, n)
+
+
+def _decoder_net(
+    dim: int, channels: int, levels: int, kernel: int, out: int, reflect: bool = True
+) -> nn.Sequential:
+    """The decoders' layers in ``dim`` = 1, 2 or 3 spatial dimensions.
+
+    ``levels`` blocks of conv (``kernel`` taps per axis, reflect padding when
+    ``reflect`` and kernel > 1, else zeros) -> upsample x2 (linear, bilinear or
+    trilinear) -> LeakyReLU(0.2) -> BatchNorm, then a 1x1 conv to ``out`` channels.
+    """
+    conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dim - 1]
+    norm = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dim - 1]
+    mode = ("linear", "bilinear", "trilinear")[dim - 1]
+    padding_mode = "reflect" if reflect and kernel > 1 else "zeros"
+    layers: list[nn.Module] = []
+    for _ in range(levels):
+        layers += [
+            conv(
+                channels,
+                channels,
+                kernel,
+                padding=kernel // 2,
+                padding_mode=padding_mode,
+            ),
+            nn.Upsample(scale_factor=2, mode=mode, align_corners=False),
+            nn.LeakyReLU(0.2),
+            norm(channels),
+        ]
+    layers.append(conv(channels, out, 1))
+    return nn.Sequential(*layers)
 
 
 def _init_from(module: nn.Module, gen: torch.Generator) -> None:
