@@ -9,10 +9,11 @@ the length of a 1-D signal.
 **Randomness.** Each function draws through its keyword ``generator``
 (``torch.Generator | None``; ``None`` uses torch's global generator). Draws happen
 on the generator's device (the CPU for ``runtime.seed_everything``'s generator) and
-are then moved to the input's device, so a seed gives the same augmentation on
-every device. A function draws the same numbers whatever its strengths, and the
-strengths only scale them: with the same seed, a sweep over strength applies the
-same random directions, scaled (common random numbers).
+are then moved to the input's device (queued without making the host wait,
+``runtime.host_to_device``), so a seed gives the same augmentation on every
+device. A function draws the same numbers whatever its strengths, and the strengths
+only scale them: with the same seed, a sweep over strength applies the same random
+directions, scaled (common random numbers).
 
 **An augmentation** is any callable ``aug(x, generator=None) -> Tensor`` (see
 :class:`Augmentation`). Fix strengths with ``functools.partial`` and chain with
@@ -51,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dltheory import runtime
 from dltheory._checks import (
     check_float,
     check_fraction,
@@ -108,7 +110,7 @@ def _uniform(
     u = torch.rand(
         shape, generator=generator, device=_draw_device(generator), dtype=dtype
     )
-    return (low + (high - low) * u).to(like.device, like.dtype)
+    return runtime.host_to_device(low + (high - low) * u, like.device).to(like.dtype)
 
 
 def _randint(
@@ -118,7 +120,7 @@ def _randint(
     draws = torch.randint(
         0, high - low + 1, shape, generator=generator, device=_draw_device(generator)
     )
-    return (draws + low).to(device)
+    return runtime.host_to_device(draws + low, device)
 
 
 # ---------------------------------------------------------------------------------
@@ -151,7 +153,7 @@ def gaussian_noise(
     eps = torch.randn(
         x.shape, generator=generator, device=_draw_device(generator), dtype=dtype
     )
-    return x + std * eps.to(x.device, x.dtype)
+    return x + std * runtime.host_to_device(eps, x.device).to(x.dtype)
 
 
 def clip(
@@ -211,7 +213,7 @@ def random_mask(
     check_generator(generator)
     shape = (x.shape[0], 1, *x.shape[2:]) if x.dim() == 4 else tuple(x.shape)
     u = torch.rand(shape, generator=generator, device=_draw_device(generator))
-    keep = (u >= p).to(x.device)  # U[0, 1) >= p has probability 1 - p
+    keep = runtime.host_to_device(u >= p, x.device)  # U[0, 1) >= p: prob. 1 - p
     return x * keep
 
 
@@ -354,7 +356,7 @@ def horizontal_flip(
     check_fraction(p, name="p", closed=True)
     check_generator(generator)
     u = torch.rand((x.shape[0],), generator=generator, device=_draw_device(generator))
-    flip = (u < p).to(x.device)[:, None, None, None]  # (B, 1, 1, 1)
+    flip = runtime.host_to_device(u < p, x.device)[:, None, None, None]  # (B,1,1,1)
     return torch.where(flip, x.flip(-1), x)
 
 
@@ -367,10 +369,9 @@ def _per_sample(
 ) -> Tensor:
     """A number, pair or per-sample tensor as a tensor of shape (B, width)."""
     B = like.shape[0]
-    if isinstance(value, Tensor):
-        value = value.to(like.device, like.dtype)
-    else:
-        value = torch.tensor(value, device=like.device, dtype=like.dtype)
+    if not isinstance(value, Tensor):
+        value = torch.tensor(value, dtype=like.dtype)
+    value = runtime.host_to_device(value, like.device).to(like.dtype)
     if value.shape in ((), (width,)):
         return value.reshape(1, -1).expand(B, width)
     if value.shape in ((B,), (B, width)):

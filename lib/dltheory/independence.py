@@ -1311,7 +1311,7 @@ def vcreg_ica(
     rotations[0] = rotation.weight.detach()
     for step in tqdm(range(steps), disable=not progress, desc="vcreg_ica"):
         idx = torch.randperm(n, generator=generator)[:batch_size]  # (B,) on the CPU
-        h = rotation(x_train[idx.to(device)])  # (B, d) = x_w R^T
+        h = rotation(x_train[runtime.host_to_device(idx, device)])  # (B, d) = x_w R^T
         loss = penalty_fn(projector(h))  # z: (B, d * m)
         opt.zero_grad(set_to_none=True)
         loss.backward()

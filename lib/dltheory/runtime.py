@@ -102,6 +102,41 @@ def is_cuda(dev: torch.device) -> bool:
     return dev.type == "cuda"
 
 
+def host_to_device(t: torch.Tensor, dev: torch.device | str) -> torch.Tensor:
+    """Copy ``t`` to ``dev`` without making the host wait for the device.
+
+    The book's loops draw their random numbers (batch indices, augmentation
+    parameters) on the CPU, so that one seed gives the same run on every device,
+    and copy them to the device every step. A plain ``t.to("cuda")`` from
+    ordinary (pageable) host memory synchronises with the device: the host waits
+    until every queued kernel has run, every step, and cannot queue the next step
+    while the GPU works. From page-locked (pinned) memory with
+    ``non_blocking=True`` the copy is queued on the device's stream like a kernel
+    (torch keeps the pinned buffer alive until the copy has run). Elsewhere (a CPU
+    tensor to the CPU, MPS, or a tensor already on a device) it is ``t.to(dev)``.
+
+    Args:
+        t: Any tensor, shape (...).
+        dev: The target device.
+
+    Returns:
+        ``t`` on ``dev``, same shape and dtype (``t`` itself when already there).
+
+    Raises:
+        TypeError: If ``t`` is not a tensor or ``dev`` not a device or string.
+    """
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"t: expected a torch.Tensor, got {type(t).__name__}")
+    if not isinstance(dev, torch.device | str):
+        raise TypeError(
+            f"dev: expected a torch.device or str, got {type(dev).__name__}"
+        )
+    dev = torch.device(dev)
+    if t.device.type == "cpu" and dev.type == "cuda":
+        return t.pin_memory().to(dev, non_blocking=True)
+    return t.to(dev)
+
+
 def init_distributed() -> bool:
     """Join the process group when launched by ``torchrun`` with several processes.
 

@@ -82,6 +82,24 @@ def _gather(z: Tensor) -> Tensor:
     return torch.cat(all_gather(z), dim=0)  # (n_global, K)
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _check_speed_options(precision: str, compile: bool) -> None:
+    check_choice(precision, name="precision", choices=PRECISIONS)
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile: expected a bool, got {type(compile).__name__}")
+
+
+def _autocast(device: torch.device, precision: str):
+    """bf16 autocast on ``device`` for ``precision="bfloat16"``, else a no-op."""
+    return torch.autocast(
+        device_type=device.type,
+        dtype=torch.bfloat16,
+        enabled=precision == "bfloat16",
+    )
+
+
 def train_ssl(
     model: nn.Module,
     x: Tensor,
@@ -98,6 +116,8 @@ def train_ssl(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    precision: str = "float32",
+    compile: bool = False,
 ) -> dict[str, list[float]]:
     """Train a joint-embedding model on pairs of augmented views of ``x``.
 
@@ -126,6 +146,13 @@ def train_ssl(
             on every device and on every rank).
         device: Where to train; ``runtime.device()`` by default.
         progress: Show a tqdm progress bar (rank 0 only).
+        precision: ``"float32"``, or ``"bfloat16"`` to run the model's forward
+            pass under bf16 autocast (matrix products in bfloat16, weights and
+            optimiser in float32); the embeddings are cast back to float32 before
+            the loss, whose batch statistics need the precision.
+        compile: Compile the model's forward pass and the loss with
+            ``torch.compile`` (the first steps then pay the compile time). Off by
+            default: see the book's Performance page for where either pays.
 
     Returns:
         A history dict of lists, ``step``, ``loss``, ``embedding_std`` (mean over
@@ -140,6 +167,7 @@ def train_ssl(
     check_finite(x, name="x")
     _check_loop_args(x, steps, batch_size, lr, weight_decay, generator)
     check_int(log_every, name="log_every", minimum=1)
+    _check_speed_options(precision, compile)
     device = torch.device(device) if device is not None else runtime.device()
     rank, world = _distributed()
     if batch_size % world:
@@ -162,19 +190,27 @@ def train_ssl(
         raise ValueError("model: expected at least one parameter with requires_grad")
     opt = _optimizer(trainable, optimizer=optimizer, lr=lr, weight_decay=weight_decay)
     local = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
+
+    def embed_and_loss(x_a: Tensor, x_b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        with _autocast(device, precision):
+            _, z_a = net(x_a)  # (B / world, K)
+            _, z_b = net(x_b)
+        if precision != "float32":
+            z_a, z_b = z_a.float(), z_b.float()
+        if world > 1:
+            z_a, z_b = _gather(z_a), _gather(z_b)  # (B, K) on every rank
+        return loss_fn(z_a, z_b), z_a, z_b
+
+    step_fn = torch.compile(embed_and_loss) if compile else embed_and_loss
     history: dict[str, list[float]] = {"step": [], "loss": [], "embedding_std": []}
     bar = tqdm(range(1, steps + 1), disable=not progress or rank > 0, desc="train_ssl")
     for step in bar:
         # Every rank draws the same global batch and views, then keeps its slice.
         idx = torch.randint(x.shape[0], (batch_size,), generator=gen)  # (B,)
-        x_batch = x[idx.to(device)]  # (B, ...)
+        x_batch = x[runtime.host_to_device(idx, device)]  # (B, ...)
         x_a = augmentation(x_batch, generator=gen)[local]  # (B / world, ...)
         x_b = augmentation(x_batch, generator=gen)[local]
-        _, z_a = net(x_a)  # (B / world, K)
-        _, z_b = net(x_b)
-        if world > 1:
-            z_a, z_b = _gather(z_a), _gather(z_b)  # (B, K) on every rank
-        loss = loss_fn(z_a, z_b)
+        loss, z_a, z_b = step_fn(x_a, x_b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -206,6 +242,8 @@ def train_supervised(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    precision: str = "float32",
+    compile: bool = False,
 ) -> dict[str, list[float]]:
     """Train a classifier ``model(x) -> logits`` with cross-entropy.
 
@@ -229,6 +267,9 @@ def train_supervised(
         generator: CPU generator for batches and augmentations.
         device: Where to train; ``runtime.device()`` by default.
         progress: Show a tqdm progress bar.
+        precision: ``"float32"``, or ``"bfloat16"`` for the forward pass under bf16
+            autocast (logits cast back to float32 for the loss).
+        compile: Compile the forward pass and the loss with ``torch.compile``.
 
     Returns:
         A history dict of lists, ``step``, ``loss`` and ``accuracy`` (on the batch, a
@@ -243,23 +284,33 @@ def train_supervised(
     _check_loop_args(x, steps, batch_size, lr, weight_decay, generator)
     check_labels(y, name="y", n=x.shape[0])
     check_int(log_every, name="log_every", minimum=1)
+    _check_speed_options(precision, compile)
     device = torch.device(device) if device is not None else runtime.device()
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     model = model.to(device).train()
     x, y = x.to(device), y.to(device)
+
+    def logits_and_loss(x_batch: Tensor, y_batch: Tensor) -> tuple[Tensor, Tensor]:
+        with _autocast(device, precision):
+            logits = model(x_batch)  # (B, C), or a tuple ending with the logits
+        logits = logits[-1] if isinstance(logits, tuple) else logits
+        if precision != "float32":
+            logits = logits.float()
+        return F.cross_entropy(logits, y_batch), logits
+
+    step_fn = torch.compile(logits_and_loss) if compile else logits_and_loss
     opt = _optimizer(
         model.parameters(), optimizer=optimizer, lr=lr, weight_decay=weight_decay
     )
     history: dict[str, list[float]] = {"step": [], "loss": [], "accuracy": []}
     bar = tqdm(range(1, steps + 1), disable=not progress, desc="train_supervised")
     for step in bar:
-        idx = torch.randint(x.shape[0], (batch_size,), generator=gen).to(device)  # (B,)
+        idx = torch.randint(x.shape[0], (batch_size,), generator=gen)  # (B,)
+        idx = runtime.host_to_device(idx, device)
         x_batch, y_batch = x[idx], y[idx]
         if augmentation is not None:
             x_batch = augmentation(x_batch, generator=gen)
-        logits = model(x_batch)  # (B, C), or a tuple ending with the logits
-        logits = logits[-1] if isinstance(logits, tuple) else logits
-        loss = F.cross_entropy(logits, y_batch)
+        loss, logits = step_fn(x_batch, y_batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -304,7 +355,7 @@ def run_supervised(
         device: Where to train; ``runtime.device()`` by default.
         progress: Show a tqdm progress bar.
         **kwargs: Passed to ``train_supervised`` (``batch_size``, ``lr``,
-            ``weight_decay``, ``optimizer``, ``log_every``).
+            ``weight_decay``, ``optimizer``, ``log_every``, ``precision``, ``compile``).
 
     Returns:
         The trained model (in eval mode) and the history of ``train_supervised``.
@@ -422,6 +473,8 @@ def run_ssl(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    precision: str = "float32",
+    compile: bool = False,
 ) -> tuple[models.JointEmbedding, dict[str, list[float]]]:
     """Build the model of ``run`` and train it with ``train_ssl`` on ``x``.
 
@@ -437,6 +490,8 @@ def run_ssl(
         generator: CPU generator for the initial weights, batches and views.
         device: Where to train; ``runtime.device()`` by default.
         progress: Show a tqdm progress bar.
+        precision: ``"float32"`` or ``"bfloat16"`` (see ``train_ssl``).
+        compile: Compile the forward pass and the loss (see ``train_ssl``).
 
     Returns:
         The trained model (in eval mode) and the history of ``train_ssl``.
@@ -469,5 +524,7 @@ def run_ssl(
         generator=gen,
         device=device,
         progress=progress,
+        precision=precision,
+        compile=compile,
     )
     return model, history

@@ -906,6 +906,10 @@ reg(
 reg("runtime.device", Case(lambda: dict()))
 reg("runtime.float64_device", Case(lambda: dict()))
 reg("runtime.is_cuda", Case(lambda: dict(dev=torch.device("cpu")), bad={"dev": 3}))
+reg(
+    "runtime.host_to_device",
+    Case(lambda: dict(t=torch.ones(3), dev="cpu"), bad={"dev": 3}),
+)
 reg("runtime.seed_everything", Case(lambda: dict(seed=0), bad={"seed": "zero"}))
 reg("runtime.scale", Case(lambda: dict()))
 reg("runtime.budget", Case(lambda: dict(small=1, large=2)))
@@ -1310,7 +1314,7 @@ reg(
             progress=False,
         ),
         T(x="tden"),
-        {"steps": 0, "lr": -1.0},
+        {"steps": 0, "lr": -1.0, "precision": "float16", "compile": "yes"},
     ),
 )
 reg(
@@ -1327,7 +1331,7 @@ reg(
             progress=False,
         ),
         T(x="tden", y="tise"),
-        {"steps": 0, "lr": -1.0},
+        {"steps": 0, "lr": -1.0, "precision": "float16", "compile": "yes"},
     ),
 )
 reg(
