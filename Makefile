@@ -154,9 +154,10 @@ student:
 # writes benchmarks/results/<name>.json; the chapter scripts that print their tables
 # are run through benchmarks/gather.py. benchmarks/report.py then renders the book's
 # Performance page (book/performance.md and its figures) from the results; the book
-# build never re-runs a benchmark. About 4 minutes on an idle two-core CPU.
+# build never re-runs a benchmark. About 11 minutes on a two-core CPU (7 of them
+# benchmarks/training_step.py, which compiles with torch.compile from an empty cache).
 BENCH_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-BENCH_SCRIPTS := losses probes hsic closed_forms
+BENCH_SCRIPTS := losses probes hsic closed_forms training_step
 BENCH_GATHERED := unitary_updates deeptensor_speed
 
 bench: install

@@ -201,14 +201,19 @@ def write(
     targets: list[dict[str, object]],
     fits: list[dict[str, object]] | None = None,
     extra: dict[str, object] | None = None,
+    script: str | None = None,
 ) -> Path:
-    """Write ``out/<name>.json``: the machine, the date, the rows, the targets."""
+    """Write ``out/<name>.json``: the machine, the date, the rows, the targets.
+
+    ``script`` is the script's name when it differs from ``name`` (a script that
+    writes one file per device: ``training_step.cuda``).
+    """
     info = dict(info)
     info["load_after"] = loadavg()
     info["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     payload = {
         "benchmark": name,
-        "script": f"benchmarks/{name}.py",
+        "script": f"benchmarks/{script or name}.py",
         "title": title,
         "baseline": baseline,
         "machine": info,

@@ -27,6 +27,8 @@ ORDER = [
     "closed_forms",
     "unitary_updates",
     "deeptensor_speed",
+    "training_step",
+    "training_step.cuda",
 ]
 
 INTRO = """\
@@ -43,14 +45,19 @@ This page is rendered by `benchmarks/report.py` from the results files that the 
 not re-run any benchmark. To measure your own machine:
 
 ```bash
-make bench            # about 4 minutes on an idle two-core CPU; rewrites this page
+make bench            # about 11 minutes on a two-core CPU; rewrites this page
 ```
 
 The timings are from a shared two-core CPU machine under load (the load average is
 given with each run), so ratios measured in one run are meaningful and absolute
-times are not. A GPU run (`DLT_SCALE=large` notebooks, `torch.compile`, bf16) is not
-measured here: the book is built on CPU-only machines.
+times are not. The training loops' `torch.compile` and bf16 options are timed on
+this CPU below{gpu}.
 """
+GPU_NONE = (
+    "; on a GPU they have not been measured yet (the book is built on CPU-only "
+    "machines: `tools/gpu_session.sh` measures them when one is at hand)"
+)
+GPU_DONE = ", and on a GPU in their own section"
 
 SYNC = """\
 ## Training loops: no host-device synchronisation per step
@@ -60,6 +67,14 @@ SYNC = """\
 so on a GPU the host queues step after step without waiting for the device.
 `tests/lib/test_train.py` counts these calls during a CPU training run and checks
 that they grow like steps / `log_every`, not like the number of steps.
+
+The random numbers of a step (batch indices, augmentation parameters) are drawn on
+the CPU, so that one seed gives the same run on every device, and copied to the
+device with `runtime.host_to_device`: from pinned memory with `non_blocking=True` on
+CUDA, queued like a kernel, where a plain `.to("cuda")` from pageable memory would
+make the host wait for the GPU at every step. The same test file counts the other
+kind of copy during a CPU run (none per step), and on a CUDA device checks with
+CUDA's sync debug mode that the synchronising calls do not grow with the steps.
 """
 
 
@@ -80,9 +95,10 @@ def _machine(data: dict) -> str:
         else ""
     )
     clock = f", timed by the {m['clock']}" if m.get("clock") else ""
+    where = f"{m['gpu']} (host: {m['cpu']}, " if m.get("gpu") else f"{m['cpu']} ("
     return (
         f"Measured {m['started'].replace('T', ' ').replace('+00:00', ' UTC')} on "
-        f"{m['cpu']} ({m['cores']} cores), torch {m['versions']['torch']}, "
+        f"{where}{m['cores']} cores), torch {m['versions']['torch']}, "
         f"{m['torch_threads']} thread(s){clock}{load}. Script: `{data['script']}`."
     )
 
@@ -211,6 +227,66 @@ def _closed_forms_table(data: dict) -> str:
     )
 
 
+def _training_step_table(data: dict) -> str:
+    return _table(
+        [
+            "setting",
+            "mode",
+            "ms per step",
+            "speed-up over float32",
+            "first run, wall (s)",
+            "loss vs float32 (rel.)",
+        ],
+        [
+            [
+                r["setting"],
+                r["mode"],
+                _ms(r["step_s"]),
+                f"{r['speedup']:.2f}",
+                f"{r['first_run_s']:.1f}",
+                f"{r['rel_loss_diff']:.0e}",
+            ]
+            for r in data["rows"]
+        ],
+    )
+
+
+def _training_step_reading(data: dict) -> str:
+    rows = data["rows"]
+    text = []
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        part = {r["mode"]: r for r in rows if r["setting"] == setting}
+        best = max(part.values(), key=lambda r: r["speedup"])
+        text.append(
+            f"{setting}: {part['float32']['step_s'] * 1e3:.1f} ms a step in float32, "
+            f"fastest with {best['mode']} ({best['speedup']:.2f}x)"
+            + (
+                ", compile pays its first run's "
+                f"{part['compile']['first_run_s']:.0f} s back after "
+                f"{_break_even(part['float32'], part['compile'])}"
+                if "compile" in part
+                else ""
+            )
+        )
+    return (
+        "mlp is chapter 00's digits run (MLP 64 -> 128 -> 128, projector to 64), cnn "
+        "a CIFAR-shaped CNN (channels 32, 64, 128, projector to 512) on synthetic "
+        "images; both VICReg at batch 256, the same batches in every mode. "
+        + "; ".join(text)
+        + ". The first run's wall time includes compilation from an empty cache. "
+        "The loops keep float32 and eager mode as their default: the options are "
+        "for a reader's runs, where the table for that device says whether they pay."
+    )
+
+
+def _break_even(eager: dict, compiled: dict) -> str:
+    saved = eager["step_s"] - compiled["step_s"]
+    if saved <= 0:
+        return "no number of steps: it is slower per step"
+    cost = compiled["first_run_s"] - eager["first_run_s"]
+    return f"about {max(cost, 0) / saved:,.0f} steps"
+
+
 def _gathered_table(data: dict) -> str:
     return _table(
         ["n", "method", "ms", "what"],
@@ -310,6 +386,8 @@ def _closed_forms_reading(data: dict) -> str:
 
 
 READINGS = {
+    "training_step": _training_step_reading,
+    "training_step.cuda": _training_step_reading,
     "losses": _losses_reading,
     "probes": _probes_reading,
     "hsic": _hsic_reading,
@@ -318,10 +396,18 @@ READINGS = {
 
 
 TABLES = {
+    "training_step": _training_step_table,
+    "training_step.cuda": _training_step_table,
     "losses": _losses_table,
     "probes": _probes_table,
     "hsic": _hsic_table,
     "closed_forms": _closed_forms_table,
+}
+
+
+AXES = {
+    "training_step": "bars, log time axis",
+    "training_step.cuda": "bars, log time axis",
 }
 
 
@@ -340,9 +426,10 @@ def section(name: str, data: dict) -> str:
     if data["rows"]:
         parts += [
             f"```{{figure}} performance/{name}.svg",
-            f":name: fig-performance-{name.replace('_', '-')}",
+            f":name: fig-performance-{name.replace('_', '-').replace('.', '-')}",
             "",
-            f"{data['title']} (log-log axes; from `benchmarks/results/{name}.json`).",
+            f"{data['title']} ({AXES.get(name, 'log-log axes')}; from "
+            f"`benchmarks/results/{name}.json`).",
             "```",
             "",
         ]
@@ -372,7 +459,8 @@ def section(name: str, data: dict) -> str:
 
 def render_markdown(results: dict[str, dict]) -> str:
     """The whole page, from the results files (name -> parsed JSON)."""
-    body = [INTRO] + [section(name, data) for name, data in results.items()] + [SYNC]
+    intro = INTRO.format(gpu=GPU_DONE if "training_step.cuda" in results else GPU_NONE)
+    body = [intro] + [section(name, data) for name, data in results.items()] + [SYNC]
     return "\n".join(body).rstrip() + "\n"
 
 
@@ -390,7 +478,24 @@ def _figure(name: str, data: dict, path: Path) -> None:
     plots.use_style()
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "dltheory"})
     rows = data["rows"]
-    if name == "hsic":
+    if name.startswith("training_step"):
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+        settings = list(dict.fromkeys(r["setting"] for r in rows))
+        modes = list(dict.fromkeys(r["mode"] for r in rows))
+        width = 0.8 / len(modes)
+        for i, mode in enumerate(modes):
+            xs, ys = [], []
+            for j, setting in enumerate(settings):
+                for r in rows:
+                    if r["setting"] == setting and r["mode"] == mode:
+                        xs.append(j + (i - (len(modes) - 1) / 2) * width)
+                        ys.append(1e3 * r["step_s"])
+            ax.bar(xs, ys, width, label=mode)
+        ax.set_xticks(range(len(settings)), settings)
+        ax.set(yscale="log", ylabel="ms per step (log scale)")
+        ax.set_title(textwrap.fill(data["title"], 60), fontsize="medium")
+        ax.legend(fontsize="small")
+    elif name == "hsic":
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
         for method in dict.fromkeys(r["method"] for r in rows):
             part = [r for r in rows if r["method"] == method]

@@ -54,7 +54,9 @@ def test_every_benchmark_script_has_a_results_file():
 def test_a_results_file_parses_and_names_its_script(name):
     data = _results()[name]
     assert data["benchmark"] == name
-    assert data["script"] == f"benchmarks/{name}.py"
+    # <script>.json, or <script>.<device>.json for a script run on another device
+    # (training_step.cuda.json: benchmarks/training_step.py --device cuda).
+    assert data["script"] == f"benchmarks/{name.split('.')[0]}.py"
     assert (ROOT / data["script"]).is_file(), f"{name}.json names a missing script"
     machine = data["machine"]
     for key in (

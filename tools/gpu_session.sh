@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One prepared run on a borrowed GPU machine (issue 15): the checks that need a GPU,
+# in one command that ends within its time. Run from the repository root:
+#
+#     bash tools/gpu_session.sh [SECONDS]        # SECONDS: the whole run, default 560
+#
+# Phases, each with its own cap, in order of value:
+#   1. the unit tests that need CUDA (skipped on a CPU): augmentations and the
+#      training loop's host-to-device copies on the GPU, classwise sweeps (90 s);
+#   2. benchmarks/training_step.py --device cuda: float32 / bf16 autocast /
+#      torch.compile / pageable copies, written to training_step.cuda.json (180 s);
+#   3. tools/large_budget.py: the notebooks of chapters 00-05 at DLT_SCALE=large,
+#      four at a time, until the time is up; runs already recorded "ok" are skipped,
+#      so successive sessions carry on where the last stopped.
+# What it writes goes to $OUT (the device tool's folder that comes back; a local
+# folder otherwise): session.log, tests.log, nvidia-smi.txt, training_step.cuda.json,
+# large_budget.json, executed.tar.gz (the executed notebooks). Back on the
+# development machine: copy large_budget.json to book/, training_step.cuda.json to
+# benchmarks/results/, run `python benchmarks/report.py`, and commit.
+#
+# The machine has no network and its own Python with torch; the packages it lacks
+# (nbclient, ipykernel, ipywidgets, mnist1d and their dependencies) travel as wheels
+# in .whl/ (ignored by git; see tools/gpu_wheels.sh) and are installed to a
+# temporary folder. dltheory is imported from lib/ (PYTHONPATH), not installed.
+set -u
+total=${1:-560}
+start=$(date +%s)
+left() { echo $((total - ($(date +%s) - start))); }
+OUT=${OUT:-_build/gpu_session}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/session.log") 2>&1
+echo "gpu_session: $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $total s in all"
+
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --upgrade --target /tmp/dlt-site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/dlt-site
+fi
+export PYTHONPATH="$PWD/lib${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export DLT_DOWNLOAD=0  # no network there
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+python3 -c "import torch; print('torch', torch.__version__, 'on', torch.cuda.get_device_name(0))" || exit 1
+
+echo "== 1. unit tests that need CUDA ($(left) s left)"
+timeout 90 python3 -m pytest -q -p no:cacheprovider -o addopts="-ra" \
+    tests/lib/test_augment.py tests/lib/test_classwise.py tests/lib/test_train.py \
+    tests/lib/test_runtime.py > "$OUT/tests.log" 2>&1
+echo "tests: exit $? ($(tail -n 1 "$OUT/tests.log"))"
+
+echo "== 2. training step benchmark ($(left) s left)"
+timeout 180 python3 benchmarks/training_step.py --device cuda --threads 4 \
+    --repeats 3 --out "$OUT"
+echo "benchmark: exit $?"
+
+echo "== 3. large-budget notebooks, chapters 00-05 ($(left) s left)"
+cp book/large_budget.json "$OUT/large_budget.json"
+mkdir -p /tmp/dlt-executed
+python3 tools/large_budget.py --chapters 00 01 02 03 04 05 --jobs 4 --skip-done \
+    --deadline-s $(($(left) - 20)) --timeout-s 600 --results "$OUT/large_budget.json" \
+    --executed-dir /tmp/dlt-executed
+echo "large budget: exit $?"
+tar -czf "$OUT/executed.tar.gz" -C /tmp/dlt-executed . 2>/dev/null
+echo "gpu_session: done in $(($(date +%s) - start)) s"
