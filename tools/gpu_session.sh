@@ -18,6 +18,10 @@
 # development machine: copy large_budget.json to book/, training_step.cuda.json to
 # benchmarks/results/, run `python benchmarks/report.py`, and commit.
 #
+# A rehearsal on a CPU (checks the script, not the GPU): DLT_REHEARSAL=1 bash
+# tools/gpu_session.sh 300 runs the same phases on the CPU, the benchmark with
+# --quick and two notebooks at the small budget, into _build/gpu_session.
+#
 # The machine has no network and its own Python with torch; the packages it lacks
 # (nbclient, ipykernel, ipywidgets, mnist1d and their dependencies) travel as wheels
 # in .whl/ (ignored by git; see tools/gpu_wheels.sh) and are installed to a
@@ -29,7 +33,10 @@ left() { echo $((total - ($(date +%s) - start))); }
 OUT=${OUT:-_build/gpu_session}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/session.log") 2>&1
-echo "gpu_session: $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $total s in all"
+# The device machine gets a copy of the working tree, maybe without .git: the caller
+# can name the commit (DLT_COMMIT=abc1234 bash tools/gpu_session.sh).
+commit=${DLT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+echo "gpu_session: $(date -u +%FT%TZ), commit $commit, $total s in all"
 
 if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
@@ -39,7 +46,13 @@ fi
 export PYTHONPATH="$PWD/lib${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export DLT_DOWNLOAD=0  # no network there
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-python3 -c "import torch; print('torch', torch.__version__, 'on', torch.cuda.get_device_name(0))" || exit 1
+if [ "${DLT_REHEARSAL:-0}" = 1 ]; then
+    device=cpu bench_extra="--quick"
+    nb_args="--scale small --only 00_foundations/2 --only 01_spectral_ssl/1"
+else
+    device=cuda bench_extra="" nb_args=""
+    python3 -c "import torch; print('torch', torch.__version__, 'on', torch.cuda.get_device_name(0))" || exit 1
+fi
 
 echo "== 1. unit tests that need CUDA ($(left) s left)"
 timeout 90 python3 -m pytest -q -p no:cacheprovider -o addopts="-ra" \
@@ -48,8 +61,8 @@ timeout 90 python3 -m pytest -q -p no:cacheprovider -o addopts="-ra" \
 echo "tests: exit $? ($(tail -n 1 "$OUT/tests.log"))"
 
 echo "== 2. training step benchmark ($(left) s left)"
-timeout 180 python3 benchmarks/training_step.py --device cuda --threads 4 \
-    --repeats 3 --out "$OUT"
+timeout 180 python3 benchmarks/training_step.py --device $device --threads 4 \
+    --repeats 3 --out "$OUT" $bench_extra
 echo "benchmark: exit $?"
 
 echo "== 3. large-budget notebooks, chapters 00-05 ($(left) s left)"
@@ -57,7 +70,7 @@ cp book/large_budget.json "$OUT/large_budget.json"
 mkdir -p /tmp/dlt-executed
 python3 tools/large_budget.py --chapters 00 01 02 03 04 05 --jobs 4 --skip-done \
     --deadline-s $(($(left) - 20)) --timeout-s 600 --results "$OUT/large_budget.json" \
-    --executed-dir /tmp/dlt-executed
+    --executed-dir /tmp/dlt-executed --commit "$commit" $nb_args
 echo "large budget: exit $?"
 tar -czf "$OUT/executed.tar.gz" -C /tmp/dlt-executed . 2>/dev/null
 echo "gpu_session: done in $(($(date +%s) - start)) s"

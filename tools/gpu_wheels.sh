@@ -10,9 +10,9 @@
 # It also adds /.whl/ to .git/info/exclude, so that the wheels are never committed;
 # an ignored folder travels to a GPU machine only when named (the device tool's
 # `carry: [".whl"]`).
-# About 17 MB. The GPU machine's package list (numpy, scipy, scikit-learn,
-# scikit-image, matplotlib, tqdm, pyyaml, psutil, attrs, python-dateutil, pytest,
-# hypothesis are there) decides what is left out.
+# About 17 MB. Left out, as the GPU machine's own Python has them (its package list,
+# 2026-11; tests/test_gpu_session.py reads this line):
+# On the GPU machine: torch numpy scipy scikit-learn scikit-image matplotlib tqdm pyyaml psutil attrs python-dateutil pytest hypothesis
 set -eu
 PACKAGES="asttokens comm debugpy decorator executing fastjsonschema ipykernel ipython
 ipython_pygments_lexers ipywidgets jedi jsonschema jsonschema-specifications
