@@ -367,7 +367,7 @@ def test_the_figures_table_sets_small_beside_large():
     assert lines[4].endswith("| not recorded |")
     assert "not run: did not finish" in lines[5]
     assert "not run: failed" in lines[6]
-    assert lines[7].endswith("| its 1 figures | — | not run |")
+    assert lines[7].endswith("| its figure | — | not run |")
     assert all(line.startswith("| ") and line.endswith(" |") for line in lines[2:])
 
 

@@ -46,7 +46,7 @@ notebook, merged with what it holds, the newest run of a notebook replacing the 
           "device": "NVIDIA H100 80GB HBM3",   # or "CPU, 16 cores"
           "torch": "2.13.0",
           "date": "2026-12-09T03:12:05Z",       # UTC, when it started
-          "commit": "a1b2c3d",       # git rev-parse --short HEAD, or --commit
+          "commit": "a1b2c3d",       # --commit, $DLT_COMMIT or git (short)
           "glue": {"gap-simclr": "0.0412", "wall-time-s": "503.1"}
         }
       }
@@ -480,7 +480,7 @@ def run(args: argparse.Namespace) -> int:
             force_shim=args.force_glue_shim,
         )
         device, torch_version = machine(env)
-        commit = args.commit or git_commit(root)
+        commit = args.commit or os.environ.get("DLT_COMMIT") or git_commit(root)
         print(
             f"large_budget: {len(todo)} notebook(s) at scale {args.scale}, {jobs} at a "
             f"time, {threads} thread(s) each, on {device} (torch {torch_version}, "
@@ -630,7 +630,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="save each executed notebook there, under its path from the root",
     )
     parser.add_argument(
-        "--commit", default=None, help="the commit to record (default: git's HEAD)"
+        "--commit",
+        default=None,
+        help="the commit to record (default: $DLT_COMMIT, else git's HEAD; a copy of "
+        "the working tree without .git records 'unknown')",
     )
     parser.add_argument(
         "--root", type=Path, default=ROOT, help="the book's root (_toc.yml, book/)"

@@ -253,10 +253,8 @@ def figures_text(
         entry = runs.get(nb[1:])
         keys = [(key, spec) for n, key, spec in figures if n == nb]
         if entry is None or entry.get("status") != "ok":
-            rows.append(
-                f"| {doc} | its {len(keys)} figures | {PLACEHOLDER} | "
-                f"{_short_status(entry)} |"
-            )
+            count = "its figure" if len(keys) == 1 else f"its {len(keys)} figures"
+            rows.append(f"| {doc} | {count} | {PLACEHOLDER} | {_short_status(entry)} |")
             continue
         glue = entry.get("glue") or {}
         for i, (key, spec) in enumerate(keys):
