@@ -170,7 +170,7 @@ def test_ok_and_error_are_recorded_with_glue_values_and_message(tiny_book, tmp_p
         assert entry["jobs"] == 2
         assert entry["threads"] == int(threads)
         assert entry["commit"] == "unknown"  # the temporary book is no git checkout
-        assert entry["device"].startswith("CPU, ") or "GPU" in entry["device"]
+        assert entry["device"]  # "CPU, N cores" here, the GPU's name on a GPU
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["date"])
         assert 0 < entry["wall_s"] < 120
         assert entry["torch"]

@@ -581,15 +581,12 @@ def _execute_all(todo, root, env, shim_dir, common, data, results_path, jobs, ar
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line (``--help`` lists it)."""
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--chapters",
         nargs="+",
         default=list(DEFAULT_CHAPTERS),
-        help="two-digit chapter numbers, run in _toc.yml order",
+        help="two-digit chapter numbers, run in _toc.yml order (default: 00 to 05)",
     )
     parser.add_argument(
         "--only",
@@ -598,9 +595,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run only notebooks whose path (from the root) matches: a glob, else a "
         "substring (repeatable)",
     )
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at a time")
     parser.add_argument(
-        "--timeout-s", type=float, default=600.0, help="seconds a notebook may run"
+        "--jobs", type=int, default=1, help="notebooks run at a time (default: 1)"
+    )
+    parser.add_argument(
+        "--timeout-s",
+        type=float,
+        default=600.0,
+        help="seconds a notebook may run (default: 600)",
     )
     parser.add_argument(
         "--deadline-s",
@@ -615,7 +617,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip notebooks already recorded ok at the same scale",
     )
     parser.add_argument(
-        "--scale", choices=("small", "large"), default="large", help="DLT_SCALE"
+        "--scale",
+        choices=("small", "large"),
+        default="large",
+        help="DLT_SCALE of the kernels (default: large)",
     )
     parser.add_argument(
         "--results",
@@ -636,7 +641,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "the working tree without .git records 'unknown')",
     )
     parser.add_argument(
-        "--root", type=Path, default=ROOT, help="the book's root (_toc.yml, book/)"
+        "--root",
+        type=Path,
+        default=ROOT,
+        help="the book's root, holding _toc.yml and book/ (default: this repository)",
     )
     parser.add_argument(
         "--force-glue-shim", action="store_true", help=argparse.SUPPRESS
