@@ -121,23 +121,23 @@ def _no_skip() -> dict:
     return {"skip_done": False, "scale": "large"}
 
 
-def test_plan_skips_only_ok_runs_at_the_same_scale(tiny_book):
+def test_plan_skips_ok_runs_and_runs_past_the_limit_at_the_same_scale(tiny_book):
     runs = {
         SLEEPERS[0]: {"status": "ok", "scale": "large"},
         SLEEPERS[1]: {"status": "ok", "scale": "small"},  # other scale: run again
-        OK: {"status": "timeout", "scale": "large"},  # not ok: run again
+        OK: {"status": "timeout", "stopped": "deadline", "scale": "large"},  # again
         FAILS: {"status": "error", "scale": "large"},
     }
-    todo, skipped = tool.plan(
-        tool.toc_notebooks(tiny_book),
-        runs,
-        chapters=["00"],
-        only=None,
-        skip_done=True,
-        scale="large",
-    )
+    kwargs = dict(chapters=["00"], only=None, skip_done=True, scale="large")
+    notebooks = tool.toc_notebooks(tiny_book)
+    todo, skipped = tool.plan(notebooks, runs, **kwargs, timeout_s=600)
     assert skipped == [SLEEPERS[0]]
     assert todo == [SLEEPERS[1], OK, FAILS]
+    # Past its own limit of 600 s: skipped under a limit of 600 s, run under 900 s.
+    runs[OK] = {"status": "timeout", "stopped": "timeout", "limit_s": 600.0}
+    runs[OK]["scale"] = "large"
+    assert tool.plan(notebooks, runs, **kwargs, timeout_s=600)[1] == [SLEEPERS[0], OK]
+    assert tool.plan(notebooks, runs, **kwargs, timeout_s=900)[1] == [SLEEPERS[0]]
 
 
 def test_ok_and_error_are_recorded_with_glue_values_and_message(tiny_book, tmp_path):

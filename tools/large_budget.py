@@ -174,16 +174,23 @@ def plan(
     only: list[str] | None,
     skip_done: bool,
     scale: str,
+    timeout_s: float = float("inf"),
 ) -> tuple[list[str], list[str]]:
-    """The notebooks to run, and those skipped as already recorded ``ok``.
+    """The notebooks to run, and those skipped as already recorded.
+
+    With ``skip_done`` a notebook is skipped when it is recorded ``ok`` at
+    ``scale``, or when it ran past its own time limit, at least ``timeout_s``, at
+    ``scale`` (another session would spend that limit again: its large budget must
+    shrink first). A run stopped by a session's deadline is run again.
 
     Args:
         notebooks: Candidate notebooks (paths from the root), in order.
         runs: The results file's ``runs``.
         chapters: Two-digit chapter numbers to keep.
         only: Glob or substring filters (any may match), or None for all.
-        skip_done: Skip a notebook recorded ``ok`` at ``scale``.
+        skip_done: Skip what is recorded (above).
         scale: The scale of this run.
+        timeout_s: This run's limit per notebook.
 
     Returns:
         ``(todo, skipped)``, both in the order of ``notebooks``.
@@ -193,7 +200,13 @@ def plan(
         if chapter_of(nb) not in chapters or not matches(nb, only):
             continue
         entry = runs.get(nb) or {}
-        if skip_done and entry.get("status") == "ok" and entry.get("scale") == scale:
+        over_limit = (
+            entry.get("status") == "timeout"
+            and entry.get("stopped") == "timeout"
+            and entry.get("limit_s", 0) >= timeout_s
+        )
+        done = entry.get("status") == "ok" or over_limit
+        if skip_done and done and entry.get("scale") == scale:
             skipped.append(nb)
         else:
             todo.append(nb)
@@ -462,9 +475,11 @@ def run(args: argparse.Namespace) -> int:
         only=args.only,
         skip_done=args.skip_done,
         scale=args.scale,
+        timeout_s=args.timeout_s,
     )
     for nb in skipped:
-        print(f"large_budget: {nb}: skipped, recorded ok at scale {args.scale}")
+        status = data["runs"][nb]["status"]
+        print(f"large_budget: {nb}: skipped, recorded {status} at scale {args.scale}")
     if not todo:
         print("large_budget: nothing to run")
         return 0
@@ -614,7 +629,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-done",
         action="store_true",
-        help="skip notebooks already recorded ok at the same scale",
+        help="skip notebooks recorded ok at the same scale, or that ran past a "
+        "time limit at least --timeout-s",
     )
     parser.add_argument(
         "--scale",
