@@ -80,22 +80,12 @@ def _repository() -> tuple[str, str]:
 
 def _toc_entries() -> list[str]:
     """Every ``root`` and ``file`` of _toc.yml, in order, as written."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    entries: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("root", "file"):
-                    entries.append(str(value))
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
-    return entries
+    spec = importlib.util.spec_from_file_location(
+        "large_budget_tool", ROOT / "tools" / "large_budget.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool.toc_entries(ROOT)
 
 
 def _without_suffix(entry: str) -> str:

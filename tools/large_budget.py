@@ -119,11 +119,11 @@ def glue(name, variable, display=True):
 # --- which notebooks -------------------------------------------------------------
 
 
-def toc_notebooks(root: Path) -> list[str]:
-    """The notebooks of ``root/_toc.yml`` in the book's order, as paths from ``root``.
+def toc_entries(root: Path) -> list[str]:
+    """Every ``root`` and ``file`` entry of ``root/_toc.yml``, in order, as written.
 
     Reads the file with PyYAML (not jupyter-book's parser, which the GPU machine
-    lacks): every ``root`` and ``file`` entry, depth first, whose ``.ipynb`` exists.
+    lacks), depth first. tests/test_book.py uses it too.
     """
     import yaml
 
@@ -134,7 +134,7 @@ def toc_notebooks(root: Path) -> list[str]:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key in ("root", "file"):
-                    entries.append(re.sub(r"\.(md|ipynb)$", "", str(value)))
+                    entries.append(str(value))
                 else:
                     walk(value)
         elif isinstance(node, list):
@@ -142,6 +142,12 @@ def toc_notebooks(root: Path) -> list[str]:
                 walk(item)
 
     walk(toc)
+    return entries
+
+
+def toc_notebooks(root: Path) -> list[str]:
+    """The notebooks of ``root/_toc.yml`` in the book's order, paths from ``root``."""
+    entries = [re.sub(r"\.(md|ipynb)$", "", e) for e in toc_entries(root)]
     return [f"{e}.ipynb" for e in entries if (root / f"{e}.ipynb").is_file()]
 
 
