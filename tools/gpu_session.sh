@@ -38,10 +38,11 @@ exec > >(tee -a "$OUT/session.log") 2>&1
 commit=${DLT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 echo "gpu_session: $(date -u +%FT%TZ), commit $commit, $total s in all"
 
+work=$(mktemp -d)  # the wheels' packages and the executed notebooks
 if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-        --upgrade --target /tmp/dlt-site .whl/*.whl || exit 1
-    export PYTHONPATH=/tmp/dlt-site
+        --upgrade --target "$work/site" .whl/*.whl || exit 1
+    export PYTHONPATH="$work/site"
 fi
 export PYTHONPATH="$PWD/lib${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export DLT_DOWNLOAD=0  # no network there
@@ -67,10 +68,10 @@ echo "benchmark: exit $?"
 
 echo "== 3. large-budget notebooks, chapters 00-05 ($(left) s left)"
 cp book/large_budget.json "$OUT/large_budget.json"
-mkdir -p /tmp/dlt-executed
+mkdir -p "$work/executed"
 python3 tools/large_budget.py --chapters 00 01 02 03 04 05 --jobs 4 --skip-done \
     --deadline-s $(($(left) - 20)) --timeout-s 600 --results "$OUT/large_budget.json" \
-    --executed-dir /tmp/dlt-executed --commit "$commit" $nb_args
+    --executed-dir "$work/executed" --commit "$commit" $nb_args
 echo "large budget: exit $?"
-tar -czf "$OUT/executed.tar.gz" -C /tmp/dlt-executed . 2>/dev/null
+tar -czf "$OUT/executed.tar.gz" -C "$work/executed" . 2>/dev/null
 echo "gpu_session: done in $(($(date +%s) - start)) s"
