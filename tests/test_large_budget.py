@@ -138,6 +138,31 @@ def test_plan_skips_ok_runs_and_runs_past_the_limit_at_the_same_scale(tiny_book)
     runs[OK]["scale"] = "large"
     assert tool.plan(notebooks, runs, **kwargs, timeout_s=600)[1] == [SLEEPERS[0], OK]
     assert tool.plan(notebooks, runs, **kwargs, timeout_s=900)[1] == [SLEEPERS[0]]
+    # Stopped by a session's deadline after 250 s: skipped by a run of 250 s or
+    # less in all, run again by a longer one.
+    runs[OK] = {"status": "timeout", "stopped": "deadline", "limit_s": 250.0}
+    runs[OK]["scale"] = "large"
+    assert OK in tool.plan(notebooks, runs, **kwargs, deadline_s=240)[1]
+    assert OK in tool.plan(notebooks, runs, **kwargs, deadline_s=500)[0]
+    # A failure is run again at another commit only.
+    runs[FAILS]["commit"] = "abc1234"
+    assert FAILS in tool.plan(notebooks, runs, **kwargs, commit="abc1234")[1]
+    assert FAILS in tool.plan(notebooks, runs, **kwargs, commit="def5678")[0]
+
+
+def test_plan_runs_the_notebooks_never_recorded_first(tiny_book):
+    runs = {SLEEPERS[0]: {"status": "timeout", "stopped": "deadline", "limit_s": 9.0}}
+    runs[SLEEPERS[0]]["scale"] = "large"
+    todo, _ = tool.plan(
+        tool.toc_notebooks(tiny_book),
+        runs,
+        chapters=["00"],
+        only=None,
+        skip_done=True,
+        scale="large",
+        deadline_s=100,
+    )
+    assert todo == [SLEEPERS[1], OK, FAILS, SLEEPERS[0]]
 
 
 def test_ok_and_error_are_recorded_with_glue_values_and_message(tiny_book, tmp_path):

@@ -181,13 +181,18 @@ def plan(
     skip_done: bool,
     scale: str,
     timeout_s: float = float("inf"),
+    deadline_s: float | None = None,
+    commit: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """The notebooks to run, and those skipped as already recorded.
 
-    With ``skip_done`` a notebook is skipped when it is recorded ``ok`` at
-    ``scale``, or when it ran past its own time limit, at least ``timeout_s``, at
-    ``scale`` (another session would spend that limit again: its large budget must
-    shrink first). A run stopped by a session's deadline is run again.
+    With ``skip_done`` a notebook recorded at ``scale`` is skipped when its run
+    was ``ok``; when it ran past its own time limit, at least ``timeout_s``, or
+    was stopped by a deadline after at least ``deadline_s`` (this run would spend
+    that time again and be stopped again: its large budget must shrink, or it
+    needs a run with more time); or when it failed at the same ``commit`` (the same
+    code fails the same way). The notebooks never recorded run first, then the
+    others, each in the book's order.
 
     Args:
         notebooks: Candidate notebooks (paths from the root), in order.
@@ -197,25 +202,33 @@ def plan(
         skip_done: Skip what is recorded (above).
         scale: The scale of this run.
         timeout_s: This run's limit per notebook.
+        deadline_s: This run's time in all, or None.
+        commit: This run's commit, or None.
 
     Returns:
-        ``(todo, skipped)``, both in the order of ``notebooks``.
+        ``(todo, skipped)``: never-recorded notebooks first in ``todo``, each part
+        and ``skipped`` in the order of ``notebooks``.
     """
     todo, skipped = [], []
     for nb in notebooks:
         if chapter_of(nb) not in chapters or not matches(nb, only):
             continue
         entry = runs.get(nb) or {}
-        over_limit = (
-            entry.get("status") == "timeout"
-            and entry.get("stopped") == "timeout"
-            and entry.get("limit_s", 0) >= timeout_s
+        status, given = entry.get("status"), entry.get("limit_s", 0)
+        stopped = entry.get("stopped")
+        over_limit = status == "timeout" and (
+            (stopped == "timeout" and given >= timeout_s)
+            or (
+                stopped == "deadline" and deadline_s is not None and given >= deadline_s
+            )
         )
-        done = entry.get("status") == "ok" or over_limit
+        same_failure = status == "error" and commit and entry.get("commit") == commit
+        done = status == "ok" or over_limit or same_failure
         if skip_done and done and entry.get("scale") == scale:
             skipped.append(nb)
         else:
             todo.append(nb)
+    todo.sort(key=lambda nb: nb in runs)  # stable: never recorded first
     return todo, skipped
 
 
@@ -474,6 +487,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     data = load_results(results_path)
+    commit = args.commit or os.environ.get("DLT_COMMIT") or git_commit(root)
     todo, skipped = plan(
         toc_notebooks(root),
         data["runs"],
@@ -482,6 +496,8 @@ def run(args: argparse.Namespace) -> int:
         skip_done=args.skip_done,
         scale=args.scale,
         timeout_s=args.timeout_s,
+        deadline_s=args.deadline_s,
+        commit=commit,
     )
     for nb in skipped:
         status = data["runs"][nb]["status"]
@@ -501,7 +517,6 @@ def run(args: argparse.Namespace) -> int:
             force_shim=args.force_glue_shim,
         )
         device, torch_version = machine(env)
-        commit = args.commit or os.environ.get("DLT_COMMIT") or git_commit(root)
         print(
             f"large_budget: {len(todo)} notebook(s) at scale {args.scale}, {jobs} at a "
             f"time, {threads} thread(s) each, on {device} (torch {torch_version}, "
@@ -635,8 +650,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-done",
         action="store_true",
-        help="skip notebooks recorded ok at the same scale, or that ran past a "
-        "time limit at least --timeout-s",
+        help="skip notebooks recorded at the same scale that ran ok, that ran past "
+        "a limit at least --timeout-s or a deadline at least --deadline-s, or that "
+        "failed at the same commit; never-recorded notebooks run first",
     )
     parser.add_argument(
         "--scale",
