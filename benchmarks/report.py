@@ -242,7 +242,7 @@ def _training_step_table(data: dict) -> str:
                 r["setting"],
                 r["mode"],
                 _ms(r["step_s"]),
-                f"{r['speedup']:.2f}",
+                "—" if r["speedup"] is None else f"{r['speedup']:.2f}",
                 f"{r['first_run_s']:.1f}",
                 f"{r['rel_loss_diff']:.0e}",
             ]
@@ -256,6 +256,9 @@ def _training_step_reading(data: dict) -> str:
     text = []
     for setting in dict.fromkeys(r["setting"] for r in rows):
         part = {r["mode"]: r for r in rows if r["setting"] == setting}
+        if "float32" not in part:
+            text.append(f"{setting}: float32 did not run")
+            continue
         best = max(part.values(), key=lambda r: r["speedup"])
         text.append(
             f"{setting}: {part['float32']['step_s'] * 1e3:.1f} ms a step in float32, "

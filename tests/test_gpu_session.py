@@ -78,3 +78,6 @@ def test_the_wheels_cover_what_the_gpu_machine_lacks():
     lacking = names - there - packages
     assert not lacking, f"neither on the GPU machine nor in the wheels: {lacking}"
     assert {"nbclient", "ipykernel", "nbformat"} <= packages
+    # One level down: what the wheels themselves import at start-up and do not
+    # bring (mnist1d imports requests, IPython pygments).
+    assert {"requests", "pygments"} <= there

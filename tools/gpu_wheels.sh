@@ -12,7 +12,7 @@
 # `carry: [".whl"]`).
 # About 17 MB. Left out, as the GPU machine's own Python has them (its package list,
 # 2026-11; tests/test_gpu_session.py reads this line):
-# On the GPU machine: torch numpy scipy scikit-learn scikit-image matplotlib tqdm pyyaml psutil attrs python-dateutil pytest hypothesis
+# On the GPU machine: torch numpy scipy scikit-learn scikit-image matplotlib tqdm pyyaml psutil attrs python-dateutil pytest hypothesis requests pygments
 set -eu
 PACKAGES="asttokens comm debugpy decorator executing fastjsonschema ipykernel ipython
 ipython_pygments_lexers ipywidgets jedi jsonschema jsonschema-specifications

@@ -152,7 +152,8 @@ def train_ssl(
             the loss, whose batch statistics need the precision.
         compile: Compile the model's forward pass and the loss with
             ``torch.compile`` (the first steps then pay the compile time). Off by
-            default: see the book's Performance page for where either pays.
+            default: see the book's Performance page for where either pays. Not
+            under torchrun (a ValueError there).
 
     Returns:
         A history dict of lists, ``step``, ``loss``, ``embedding_std`` (mean over
@@ -175,6 +176,11 @@ def train_ssl(
             f"batch_size: expected a multiple of the world size {world}, "
             f"got {batch_size}"
         )
+    if compile and world > 1:  # DDP + the gathered loss under dynamo: untested
+        raise ValueError(
+            f"compile: not supported under torchrun (world size {world}); "
+            "got compile=True"
+        )
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     model = model.to(device).train()
     x = x.to(device)
@@ -195,7 +201,7 @@ def train_ssl(
         with _autocast(device, precision):
             _, z_a = net(x_a)  # (B / world, K)
             _, z_b = net(x_b)
-        if precision != "float32":
+        if z_a.dtype == torch.bfloat16:  # autocast's output; float64 stays
             z_a, z_b = z_a.float(), z_b.float()
         if world > 1:
             z_a, z_b = _gather(z_a), _gather(z_b)  # (B, K) on every rank
@@ -294,7 +300,7 @@ def train_supervised(
         with _autocast(device, precision):
             logits = model(x_batch)  # (B, C), or a tuple ending with the logits
         logits = logits[-1] if isinstance(logits, tuple) else logits
-        if precision != "float32":
+        if logits.dtype == torch.bfloat16:  # autocast's output; float64 stays
             logits = logits.float()
         return F.cross_entropy(logits, y_batch), logits
 
