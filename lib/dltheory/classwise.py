@@ -116,6 +116,18 @@ def lowdata_split(
     return tuple(out)  # type: ignore[return-value]
 
 
+def _paired_accuracies(acc_ref, acc_test) -> tuple[np.ndarray, np.ndarray]:
+    """Both accuracy tables as float arrays of one shape (R, C), or a ValueError."""
+    a = np.asarray(acc_ref, dtype=float)
+    b = np.asarray(acc_test, dtype=float)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(
+            "acc_ref and acc_test must both have shape (R, C), "
+            f"got {a.shape}, {b.shape}"
+        )
+    return a, b
+
+
 def _augment(
     x: Tensor, regularizer: str, strength: float, gen: torch.Generator
 ) -> Tensor:
@@ -587,13 +599,7 @@ def paired_class_test(
     Raises:
         ValueError: If the shapes differ, are not 2-D, or R < 2.
     """
-    a = np.asarray(acc_ref, dtype=float)
-    b = np.asarray(acc_test, dtype=float)
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(
-            "acc_ref and acc_test must both have shape (R, C), "
-            f"got {a.shape}, {b.shape}"
-        )
+    a, b = _paired_accuracies(acc_ref, acc_test)
     if a.shape[0] < 2:
         raise ValueError(f"need at least 2 seeds (rows), got {a.shape[0]}")
     d = b - a  # (R, C)
@@ -637,13 +643,7 @@ def relative_class_test(
     Raises:
         ValueError: On mismatched shapes, R < 2, or counts that do not match C.
     """
-    a = np.asarray(acc_ref, dtype=float)
-    b = np.asarray(acc_test, dtype=float)
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(
-            "acc_ref and acc_test must both have shape (R, C), "
-            f"got {a.shape}, {b.shape}"
-        )
+    a, b = _paired_accuracies(acc_ref, acc_test)
     if n_per_class is not None:
         n = np.asarray(n_per_class, dtype=float)
         if n.shape != (a.shape[1],) or (n <= 0).any():
